@@ -1,6 +1,240 @@
-/* Temporary: replaced by the VMM work. */
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * sm-runtime vm-run: boot a microVM with a kernel and initramfs, run one shell command in it and
+ * exit with its status. A diagnostic command for the VMM and the guest image (no container).
+ */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <pthread.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include "common/cleanup.h"
+#include "common/util.h"
 #include "runtime/commands.h"
+#include "vmm/machine.h"
+
+#define DEFAULT_MEM_MIB 128
+
+static void usage(FILE *f)
+{
+	fprintf(
+	    f,
+	    "usage: sm-runtime vm-run [options]\n\n"
+	    "Boot a microVM and run one shell command in it; exit with the command's status.\n"
+	    "A diagnostic command for the VMM and the guest image (no container is involved).\n\n"
+	    "Options:\n"
+	    "  --kernel FILE        uncompressed vmlinux with the PVH note (default: the path in\n"
+	    "                       BUILDDIR/guest/kernel.path, written by `make guest-kernel`)\n"
+	    "  --initrd FILE        uncompressed cpio initramfs (default: BUILDDIR/guest/initramfs.cpio,\n"
+	    "                       then PKGLIBEXECDIR/initramfs.cpio); --initrd '' for none\n"
+	    "  --mem MIB            guest memory in MiB, %llu..%llu (default %d)\n"
+	    "  --cpus N             vCPUs, 1..%d (default 1)\n"
+	    "  --cmdline CMD        shell command to run in the guest (default: none, exit 0)\n"
+	    "  --append PARAMS      extra kernel parameters, appended last\n"
+	    "  --timings            print seconds to SM-READY and to exit on stderr (also with --debug)\n"
+	    "  --timeout SECONDS    stop the VM and fail after this long (default: no limit)\n"
+	    "  -h, --help           this text\n",
+	    SM_MACHINE_MIN_MEM_MIB, SM_MACHINE_MAX_MEM_MIB, DEFAULT_MEM_MIB, SM_VM_MAX_VCPUS);
+}
+
+/* The kernel `make guest-kernel` recorded in the build tree, or NULL. */
+static char *default_kernel(void)
+{
+	char *text = NULL;
+	size_t len = 0;
+
+	if (sm_read_file(SM_ABS_BUILDDIR "/guest/kernel.path", 4096, &text, &len, NULL) < 0)
+		return NULL;
+	while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == ' ' || text[len - 1] == '\t'))
+		text[--len] = '\0';
+	if (len == 0) {
+		free(text);
+		return NULL;
+	}
+	return text;
+}
+
+static const char *default_initrd(void)
+{
+	static const char *const candidates[] = {
+	    SM_ABS_BUILDDIR "/guest/initramfs.cpio",
+	    SM_PKGLIBEXECDIR "/initramfs.cpio",
+	};
+	for (size_t i = 0; i < SM_ARRAY_SIZE(candidates); i++)
+		if (access(candidates[i], R_OK) == 0)
+			return candidates[i];
+	return NULL;
+}
+
+struct vm_run_opts {
+	const char *kernel, *initrd, *cmd, *append;
+	bool initrd_given;
+	uint64_t mem_mib, cpus, timeout_s;
+	bool timings;
+};
+
+static int parse_opts(int argc, char **argv, struct vm_run_opts *o, sm_error_t *err)
+{
+	static const struct option opts[] = {
+	    {"kernel", required_argument, NULL, 'k'},  {"initrd", required_argument, NULL, 'i'},
+	    {"mem", required_argument, NULL, 'm'},     {"cpus", required_argument, NULL, 'c'},
+	    {"cmdline", required_argument, NULL, 'C'}, {"append", required_argument, NULL, 'a'},
+	    {"timings", no_argument, NULL, 't'},       {"timeout", required_argument, NULL, 'T'},
+	    {"help", no_argument, NULL, 'h'},	       {NULL, 0, NULL, 0},
+	};
+	int c, r;
+
+	while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'k':
+			o->kernel = optarg;
+			break;
+		case 'i':
+			o->initrd = optarg[0] ? optarg : NULL;
+			o->initrd_given = true;
+			break;
+		case 'm':
+			if ((r = sm_parse_u64(optarg, SM_MACHINE_MIN_MEM_MIB, SM_MACHINE_MAX_MEM_MIB,
+					      "--mem (MiB)", &o->mem_mib, err)) < 0)
+				return r;
+			break;
+		case 'c':
+			if ((r = sm_parse_u64(optarg, 1, SM_VM_MAX_VCPUS, "--cpus", &o->cpus, err)) < 0)
+				return r;
+			break;
+		case 'C':
+			o->cmd = optarg;
+			break;
+		case 'a':
+			o->append = optarg;
+			break;
+		case 't':
+			o->timings = true;
+			break;
+		case 'T':
+			if ((r = sm_parse_u64(optarg, 1, 86400, "--timeout (seconds)", &o->timeout_s, err)) <
+			    0)
+				return r;
+			break;
+		case 'h':
+			usage(stdout);
+			return 1;
+		default:
+			return sm_error_set(err, 0, "unknown option `%s` (see sm-runtime vm-run --help)",
+					    argv[optind - 1]);
+		}
+	}
+	if (optind < argc)
+		return sm_error_set(err, 0, "unexpected argument `%s` (the guest command goes in --cmdline)",
+				    argv[optind]);
+	return 0;
+}
+
+/* SIGINT/SIGTERM/SIGHUP stop the VM (through its event loop) instead of killing the process. */
+static void on_signal(void *opaque, int fd, uint32_t events)
+{
+	struct signalfd_siginfo si;
+	struct sm_machine *m = opaque;
+
+	(void)events;
+	if (read(fd, &si, sizeof(si)) == (ssize_t)sizeof(si))
+		sm_vm_stop(sm_machine_vm(m), SM_VM_STOP_REQUESTED, "interrupted by signal %s",
+			   strsignal((int)si.ssi_signo));
+}
+
+static void print_timings(const struct sm_machine_result *res)
+{
+	double end = (double)(res->end_ns - res->start_ns) / 1e9;
+
+	if (res->ready)
+		fprintf(stderr, "vm-run: ready after %.2f s, ",
+			(double)(res->ready_ns - res->start_ns) / 1e9);
+	else
+		fprintf(stderr, "vm-run: never ready, ");
+	fprintf(stderr,
+		"stopped after %.2f s; %llu VM exits (%llu I/O, %llu MMIO), %llu unhandled port accesses\n",
+		end, (unsigned long long)res->stats.exits, (unsigned long long)res->stats.io_exits,
+		(unsigned long long)res->stats.mmio_exits, (unsigned long long)res->stats.pio_unhandled);
+}
+
+static int run(const struct sm_machine_config *cfg, int64_t timeout_ns, struct sm_machine_result *res,
+	       sm_error_t *err)
+{
+	struct sm_machine *m = NULL;
+	cleanup_close int sfd = -1;
+	sigset_t sigs, old;
+	int r;
+
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGHUP);
+	/* Block before any VMM thread exists so they all inherit the mask. */
+	pthread_sigmask(SIG_BLOCK, &sigs, &old);
+	sfd = signalfd(-1, &sigs, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (sfd < 0) {
+		r = sm_error_set(err, errno, "signalfd");
+		goto out;
+	}
+	if ((r = sm_machine_create(cfg, &m, err)) < 0)
+		goto out;
+	if ((r = sm_evloop_add(sm_vm_evloop(sm_machine_vm(m)), sfd, EPOLLIN, on_signal, m, err)) < 0 ||
+	    (r = sm_machine_start(m, err)) < 0)
+		goto out;
+	if (sm_machine_wait(m, timeout_ns, res) < 0) {
+		sm_vm_stop(sm_machine_vm(m), SM_VM_STOP_REQUESTED, "timed out after %lld s",
+			   (long long)(timeout_ns / 1000000000));
+		sm_machine_wait(m, -1, res);
+	}
+	r = 0;
+out:
+	sm_machine_destroy(m);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return r;
+}
+
 int cmd_vm_run(int argc, char **argv, const struct sm_global_opts *g, sm_error_t *err)
 {
-	return sm_error_set(err, ENOSYS, "vm-run is not implemented yet");
+	struct vm_run_opts o = {.mem_mib = DEFAULT_MEM_MIB, .cpus = 1};
+	struct sm_machine_result res;
+	cleanup_free char *kernel_default = NULL;
+	int r;
+
+	if ((r = parse_opts(argc, argv, &o, err)) != 0)
+		return r > 0 ? 0 : r;
+	if (o.kernel == NULL) {
+		kernel_default = default_kernel();
+		if (kernel_default == NULL)
+			return sm_error_set(err, 0,
+					    "no kernel: pass --kernel FILE or run `make guest-kernel` (which "
+					    "records its path in %s/guest/kernel.path)",
+					    SM_ABS_BUILDDIR);
+		o.kernel = kernel_default;
+	}
+	if (!o.initrd_given)
+		o.initrd = default_initrd();
+
+	struct sm_machine_config cfg = {
+	    .kernel_path = o.kernel,
+	    .initrd_path = o.initrd,
+	    .mem_mib = o.mem_mib,
+	    .ncpus = (unsigned int)o.cpus,
+	    .cmd = o.cmd,
+	    .append = o.append,
+	    .debug = g->debug,
+	    .console_out_fd = STDOUT_FILENO,
+	    .console_in_fd = STDIN_FILENO,
+	};
+	memset(&res, 0, sizeof(res));
+	fflush(stdout);
+	if ((r = run(&cfg, o.timeout_s ? (int64_t)o.timeout_s * 1000000000 : -1, &res, err)) < 0)
+		return r;
+	if (o.timings || g->debug)
+		print_timings(&res);
+	return sm_machine_outcome(&res, err);
 }
