@@ -968,3 +968,8 @@ int sm_virtio_mmio_restore(struct sm_virtio_dev *dev, struct sm_state_reader *r,
 	free(s);
 	return e;
 }
+
+unsigned int sm_virtio_mmio_num_queues(const struct sm_virtio_dev *dev)
+{
+	return dev->ops.num_queues;
+}

@@ -147,6 +147,9 @@ void sm_virtio_mmio_notify(struct sm_virtio_dev *dev, unsigned int queue);
 /* Guest physical address of QueueNotify (for a 4-byte ioeventfd with datamatch = queue index). */
 uint64_t sm_virtio_mmio_notify_addr(const struct sm_virtio_dev *dev);
 
+/* Number of queues the device has (its ops' num_queues). */
+unsigned int sm_virtio_mmio_num_queues(const struct sm_virtio_dev *dev);
+
 /*
  * The kernel command-line snippet that makes Linux probe this device:
  * "virtio_mmio.device=4K@0x<base>:<irq>". Malloc'd; the caller frees it.

@@ -1,0 +1,122 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "common/cleanup.h"
+#include "common/util.h"
+#include "runtime/sandbox.h"
+#include "virtiofs/device.h"
+#include "vmm/devices/vsock.h"
+#include "vmm/virtio/attach.h"
+
+enum { SLOT_ROOTFS = 0, SLOT_VSOCK = 1 };
+
+struct sm_sandbox {
+	struct sm_machine *machine;
+	struct sm_virtiofs_dev *rootfs;
+	struct sm_virtio_attached *rootfs_slot;
+	struct sm_vsock *vsock;
+	struct sm_virtio_attached *vsock_slot;
+};
+
+static int add_rootfs(struct sm_sandbox *sb, const struct sm_sandbox_config *cfg, sm_error_t *err)
+{
+	struct sm_virtiofs_dev_config fc;
+	cleanup_free char *param = NULL;
+	void *hva = NULL;
+	uint64_t gpa = 0, size = 0;
+	struct stat st;
+	int r;
+
+	if (stat(cfg->rootfs, &st) < 0)
+		return sm_error_set(err, errno, "rootfs `%s`", cfg->rootfs);
+	if (!S_ISDIR(st.st_mode))
+		return sm_error_set(err, 0, "rootfs `%s`: not a directory", cfg->rootfs);
+	if (cfg->dax_mib % 2 != 0)
+		return sm_error_set(err, 0, "DAX window: %llu MiB is not a multiple of 2 MiB",
+				    (unsigned long long)cfg->dax_mib);
+	if (cfg->dax_mib > SM_VIRTIO_SHM_SLOT_SIZE >> 20)
+		return sm_error_set(err, 0, "DAX window: %llu MiB is larger than %llu MiB",
+				    (unsigned long long)cfg->dax_mib, SM_VIRTIO_SHM_SLOT_SIZE >> 20);
+	sm_virtiofs_dev_config_init(&fc);
+	fc.fuse.root = cfg->rootfs;
+	fc.fuse.readonly = cfg->rootfs_readonly;
+	fc.fuse.dax_window_size = cfg->dax_mib << 20;
+	fc.tag = SM_SANDBOX_ROOT_TAG;
+	fc.dax_gpa = sm_virtio_slot_shm_base(SLOT_ROOTFS);
+	if ((r = sm_virtiofs_dev_new(&fc, &sb->rootfs, err)) < 0)
+		return sm_error_prefix(err, "rootfs `%s`: ", cfg->rootfs);
+	sm_virtiofs_dev_dax(sb->rootfs, &hva, &gpa, &size);
+	r = sm_virtio_attach(sb->machine, SLOT_ROOTFS, sm_virtiofs_dev_ops(sb->rootfs),
+			     sm_virtiofs_dev_priv(sb->rootfs), hva ? (void *const[]){hva} : NULL, &sb->rootfs_slot,
+			     err);
+	if (r < 0)
+		return r;
+	param = sm_xasprintf("sm.root=%s", SM_SANDBOX_ROOT_TAG);
+	if ((r = sm_machine_add_kernel_param(sb->machine, param, err)) < 0)
+		return r;
+	if (*sm_virtiofs_dev_mount_options(sb->rootfs) != '\0') {
+		free(param);
+		param = sm_xasprintf("sm.rootopts=%s", sm_virtiofs_dev_mount_options(sb->rootfs));
+		r = sm_machine_add_kernel_param(sb->machine, param, err);
+	}
+	return r;
+}
+
+static int add_vsock(struct sm_sandbox *sb, const struct sm_sandbox_config *cfg, sm_error_t *err)
+{
+	struct sm_vsock_config vc = {.uds_path = cfg->vsock_path, .guest_cid = SM_SANDBOX_GUEST_CID};
+	struct sm_virtio_mmio_config mc;
+	int r;
+
+	if ((r = sm_virtio_attach_prepare(sb->machine, SLOT_VSOCK, &sb->vsock_slot, &mc, err)) < 0)
+		return r;
+	if ((r = sm_vsock_new(&vc, &mc, &sb->vsock, err)) < 0)
+		return sm_error_prefix(err, "vsock socket `%s`: ", cfg->vsock_path);
+	return sm_virtio_attach_finish(sb->vsock_slot, sm_vsock_virtio(sb->vsock), NULL, 0, NULL, err);
+}
+
+int sm_sandbox_create(const struct sm_sandbox_config *cfg, struct sm_sandbox **out, sm_error_t *err)
+{
+	struct sm_sandbox *sb = sm_xcalloc(1, sizeof(*sb));
+	int r;
+
+	if ((r = sm_machine_create(&cfg->machine, &sb->machine, err)) < 0)
+		goto fail;
+	if (cfg->rootfs != NULL && (r = add_rootfs(sb, cfg, err)) < 0)
+		goto fail;
+	if (cfg->vsock_path != NULL && (r = add_vsock(sb, cfg, err)) < 0)
+		goto fail;
+	if (cfg->agent && (r = sm_machine_add_kernel_param(sb->machine, "sm.agent", err)) < 0)
+		goto fail;
+	*out = sb;
+	return 0;
+fail:
+	sm_sandbox_destroy(sb);
+	return r;
+}
+
+struct sm_machine *sm_sandbox_machine(struct sm_sandbox *sb)
+{
+	return sb->machine;
+}
+
+void sm_sandbox_destroy(struct sm_sandbox *sb)
+{
+	if (sb == NULL)
+		return;
+	/* Stop vCPUs and the event loop first: nothing may call into a device being freed. */
+	if (sb->machine != NULL)
+		sm_vm_join(sm_machine_vm(sb->machine));
+	if (sb->vsock_slot != NULL)
+		sm_virtio_attached_release(sb->vsock_slot);
+	sm_virtio_detach(sb->vsock_slot);
+	sm_vsock_free(sb->vsock);
+	/* The virtio-fs workers use the transport: stop them before the transport goes. */
+	sm_virtiofs_dev_free(sb->rootfs);
+	sm_virtio_detach(sb->rootfs_slot);
+	sm_machine_destroy(sb->machine);
+	free(sb);
+}

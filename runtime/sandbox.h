@@ -1,0 +1,44 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#ifndef SM_RUNTIME_SANDBOX_H
+#define SM_RUNTIME_SANDBOX_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "common/error.h"
+#include "vmm/machine.h"
+
+/*
+ * A container's microVM: the machine (vmm/machine.h) plus the container's devices: the rootfs as
+ * a virtio-fs share (tag "sm-root", with a DAX window when dax_mib > 0) and the agent channel as
+ * virtio-vsock exposed on the host at vsock_path. The guest init learns where things are from
+ * kernel parameters (sm.root=, sm.rootopts=, sm.agent).
+ */
+
+#define SM_SANDBOX_ROOT_TAG "sm-root"
+#define SM_SANDBOX_GUEST_CID 3
+
+struct sm_sandbox_config {
+	struct sm_machine_config machine;
+	const char *rootfs;     /* host directory shared as the guest's container root, or NULL */
+	bool rootfs_readonly;   /* share it read-only (root.readonly) */
+	uint64_t dax_mib;       /* DAX window size in MiB (multiple of 2), 0 for none */
+	const char *vsock_path; /* host Unix socket of the guest's vsock, or NULL for no vsock */
+	bool agent;             /* tell the guest init to run the agent (sm.agent) */
+};
+
+struct sm_sandbox;
+
+/*
+ * Create the machine and attach the devices; nothing runs yet. Errors name the field (rootfs,
+ * DAX size, socket path).
+ */
+int sm_sandbox_create(const struct sm_sandbox_config *cfg, struct sm_sandbox **out, sm_error_t *err);
+
+/* The machine, for sm_machine_start/wait and its results. */
+struct sm_machine *sm_sandbox_machine(struct sm_sandbox *sb);
+
+/* Stop the VM if it runs, stop the devices, free everything (the vsock socket is unlinked). */
+void sm_sandbox_destroy(struct sm_sandbox *sb);
+
+#endif
