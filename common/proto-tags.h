@@ -1,0 +1,106 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#ifndef SM_COMMON_PROTO_TAGS_H
+#define SM_COMMON_PROTO_TAGS_H
+
+/*
+ * TLV field tags of the host <-> guest agent protocol (docs/design/guest-protocol.md). One tag
+ * space for all messages, so a tag means the same thing wherever it appears. Numbers are part of
+ * the wire format: append, never renumber. Types: u32/u64 little-endian, str = bytes without NUL,
+ * bytes = opaque, nested = the value is itself a TLV payload with the sub-tags listed under it.
+ * "repeated" fields keep their order. Unknown tags are skipped by the receiver.
+ *
+ * The consumer of the CREATE/EXEC fields is the guest agent (guest/agent/spec.c); the producer is
+ * runtime/agent-spec.c, which maps the OCI config.json onto them.
+ */
+
+/* Port the agent listens on (AF_VSOCK, guest side). */
+#define SM_AGENT_PORT 1024
+
+/*
+ * Flow control: each side may have at most this many bytes of a stream's data (STDIN towards the
+ * guest; STDOUT+STDERR towards the host) sent but not yet acknowledged with a CREDIT message. The
+ * receiver acknowledges bytes once it has passed them on (written them to the process / host fd),
+ * so a process that does not read its stdin never blocks the control messages on the connection.
+ */
+#define SM_PROTO_STREAM_WINDOW (256u * 1024)
+
+enum sm_proto_tag {
+	/* ---- connection, replies and small requests ---- */
+	SM_TAG_VERSION = 1, /* u32, HELLO: SM_PROTO_VERSION of the sender */
+	SM_TAG_PID = 2,	    /* u32, OK (after CREATE/EXEC): the process id in the guest; PS_REPLY: repeated */
+	SM_TAG_STATUS = 3,  /* u32, EXIT: the exit code, or 128+signal when a signal ended the process */
+	SM_TAG_ERRNO = 4,   /* u32, ERROR: errno of the failed step, 0 when the request itself was invalid */
+	SM_TAG_MESSAGE = 5, /* str, ERROR: what failed, naming the config field ("mount /proc (proc): ...") */
+	SM_TAG_SIGNAL = 6,  /* u32, SIGNAL: the signal number (1..64) */
+	SM_TAG_ALL = 7,	    /* u32 0/1, SIGNAL: signal every container process, not just the stream's */
+	SM_TAG_ROWS = 8,    /* u32, RESIZE, CREATE, EXEC: terminal rows (with TERMINAL) */
+	SM_TAG_COLS = 9,    /* u32, RESIZE, CREATE, EXEC: terminal columns */
+	SM_TAG_CREDIT = 10, /* u32, CREDIT: bytes of the stream's data consumed since the last CREDIT */
+	SM_TAG_AGENT = 11,  /* str, HELLO from the guest: agent name and version, for logs */
+	SM_TAG_TERMSIG = 12, /* u32, EXIT: the signal that ended the process (absent after a normal exit) */
+
+	/* ---- the process: CREATE (its first process) and EXEC ---- */
+	SM_TAG_ARG = 32,	    /* str, repeated, required: argv in order; args[0] is looked up in PATH */
+	SM_TAG_ENV = 33,	    /* str, repeated: "KEY=value", the whole environment */
+	SM_TAG_CWD = 34,	    /* str, required: absolute working directory inside the container */
+	SM_TAG_UID = 35,	    /* u32: user id (default 0) */
+	SM_TAG_GID = 36,	    /* u32: group id (default 0) */
+	SM_TAG_ADDITIONAL_GID = 37, /* u32, repeated: supplementary groups (setgroups), none when absent */
+	SM_TAG_UMASK = 38,	    /* u32: umask (default 0022, as runc) */
+	SM_TAG_TERMINAL = 39,	    /* u32 0/1: give the process a pty (ROWS/COLS: its initial size) */
+	SM_TAG_CAP_BOUNDING = 40,   /* u64 capability mask (bit n = capability n). When any SM_TAG_CAP_* */
+	SM_TAG_CAP_EFFECTIVE = 41,  /*   field is present all five sets are applied, an absent one as the */
+	SM_TAG_CAP_PERMITTED = 42,  /*   empty set; when none is present the capabilities are not touched */
+	SM_TAG_CAP_INHERITABLE = 43,
+	SM_TAG_CAP_AMBIENT = 44,
+	SM_TAG_RLIMIT = 45,	   /* nested, repeated: SM_TAG_RLIMIT_* below */
+	SM_TAG_NO_NEW_PRIVS = 46,  /* u32 0/1: prctl(PR_SET_NO_NEW_PRIVS) */
+	SM_TAG_OOM_SCORE_ADJ = 47, /* u32 holding an int32 (-1000..1000): /proc/self/oom_score_adj */
+	SM_TAG_SECCOMP_BPF = 48,   /* bytes: struct sock_filter[] (8 bytes each, little-endian), <= 4096 */
+	SM_TAG_SECCOMP_FLAGS = 49, /* u32: SECCOMP_FILTER_FLAG_* for seccomp(SECCOMP_SET_MODE_FILTER) */
+
+	/* ---- the container: CREATE only ---- */
+	SM_TAG_ROOTFS_TAG = 64,		/* str: the rootfs is the virtio-fs share with this tag, or */
+	SM_TAG_ROOTFS_PATH = 65,	/* str: the rootfs is this existing directory (host tests) */
+	SM_TAG_ROOTFS_DAX = 66,		/* u32 0/1: mount the virtio-fs rootfs with dax=always */
+	SM_TAG_ROOT_READONLY = 67,	/* u32 0/1: root.readonly */
+	SM_TAG_NO_PIVOT = 68,		/* u32 0/1: chroot (after MS_MOVE) instead of pivot_root */
+	SM_TAG_ROOTFS_PROPAGATION = 69, /* u32: MS_SHARED/MS_SLAVE/MS_PRIVATE/MS_UNBINDABLE [| MS_REC] */
+	SM_TAG_MOUNT = 70,		/* nested, repeated: SM_TAG_MNT_* below, in config order */
+	SM_TAG_HOSTNAME = 71,		/* str: sethostname */
+	SM_TAG_DOMAINNAME = 72,		/* str: setdomainname */
+	SM_TAG_SYSCTL = 73,		/* str, repeated: "net.ipv4.ip_forward=1" (key up to the first '=') */
+	SM_TAG_MASKED_PATH = 74,	/* str, repeated: linux.maskedPaths */
+	SM_TAG_READONLY_PATH = 75,	/* str, repeated: linux.readonlyPaths */
+	SM_TAG_DEVICE = 76,		/* nested, repeated: SM_TAG_DEV_* below (linux.devices + defaults) */
+	SM_TAG_NAMESPACES = 77,		/* u32: CLONE_NEWPID|CLONE_NEWUTS|CLONE_NEWIPC|CLONE_NEWCGROUP to
+					   create inside the guest; a mount namespace is always created */
+
+	/* ---- SM_TAG_MOUNT sub-fields ---- */
+	SM_TAG_MNT_DEST = 96,	      /* str, required: absolute path inside the rootfs */
+	SM_TAG_MNT_TYPE = 97,	      /* str: file system type ("proc", "tmpfs", "bind", ...) */
+	SM_TAG_MNT_SOURCE = 98,	      /* str: source; with MNT_SOURCE_TAG, the path inside that share */
+	SM_TAG_MNT_SOURCE_TAG = 99,   /* str: the source is this virtio-fs share (bind of MNT_SOURCE in it) */
+	SM_TAG_MNT_FLAGS = 100,	      /* u64: MS_* flags from the options (MS_BIND, MS_RDONLY, ...) */
+	SM_TAG_MNT_DATA = 101,	      /* str: options that are not flags ("mode=755,size=65536k") */
+	SM_TAG_MNT_PROPAGATION = 102, /* u32: MS_SHARED/... [| MS_REC] applied after the mount */
+	SM_TAG_MNT_ATTR_SET = 103,    /* u64: MOUNT_ATTR_* set recursively (rro, rnosuid, ...) */
+	SM_TAG_MNT_ATTR_CLR = 104,    /* u64: MOUNT_ATTR_* cleared recursively (rrw, rsuid, ...) */
+	SM_TAG_MNT_DAX = 105,	      /* u32 0/1: with MNT_SOURCE_TAG, mount the share with dax=always */
+
+	/* ---- SM_TAG_DEVICE sub-fields ---- */
+	SM_TAG_DEV_PATH = 112,	/* str, required: absolute path inside the container */
+	SM_TAG_DEV_TYPE = 113,	/* u32, required: S_IFCHR, S_IFBLK or S_IFIFO */
+	SM_TAG_DEV_MAJOR = 114, /* u32 */
+	SM_TAG_DEV_MINOR = 115, /* u32 */
+	SM_TAG_DEV_MODE = 116,	/* u32: permission bits (default 0666) */
+	SM_TAG_DEV_UID = 117,	/* u32: owner (default 0) */
+	SM_TAG_DEV_GID = 118,	/* u32: group (default 0) */
+
+	/* ---- SM_TAG_RLIMIT sub-fields ---- */
+	SM_TAG_RLIMIT_RESOURCE = 120, /* u32, required: RLIMIT_* number */
+	SM_TAG_RLIMIT_SOFT = 121,     /* u64, required: soft limit (RLIM_INFINITY = ~0) */
+	SM_TAG_RLIMIT_HARD = 122,     /* u64, required: hard limit */
+};
+
+#endif

@@ -1,0 +1,469 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The forked child that becomes a container process. Order (runc's): signals reset, new session,
+ * oom_score_adj (while the agent's /proc is visible), container setup (CREATE) or entering the
+ * container's namespaces and root (EXEC), stdio or the pty, rlimits, seccomp (here when
+ * no_new_privileges is off: loading needs CAP_SYS_ADMIN), capability bounding set,
+ * user and groups, the other capability sets, no_new_privileges, cwd, umask. Then report to the
+ * agent, wait for START, seccomp (when no_new_privileges is on: as late as possible), execve.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <sched.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include "common/cleanup.h"
+#include "common/util.h"
+#include "guest/agent/child.h"
+#include "guest/agent/sys.h"
+
+#ifndef TIOCGPTPEER
+#define TIOCGPTPEER 0x5441
+#endif
+
+/* Exit codes of a process that could not be started (the shells' convention, as Docker). */
+#define EXIT_NOT_FOUND 127
+#define EXIT_CANNOT_RUN 126
+
+static int read_exact(int fd, void *buf, size_t len)
+{
+	return sm_read_all(fd, buf, len) == (ssize_t)len ? 0 : -1;
+}
+
+struct sync_record {
+	uint32_t ok;
+	int32_t code;
+	uint32_t len;
+};
+
+int sm_agent_sync_send_result(int sync_fd, const sm_error_t *failure, int master_fd)
+{
+	struct sync_record rec = {.ok = failure == NULL, .code = failure ? failure->code : 0, .len = 0};
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(sizeof(int))];
+	} cm;
+	struct iovec iov[2];
+	struct msghdr mh = {.msg_iov = iov, .msg_iovlen = 2};
+
+	if (failure != NULL)
+		rec.len = (uint32_t)strnlen(failure->msg, sizeof(failure->msg));
+	iov[0] = (struct iovec){.iov_base = &rec, .iov_len = sizeof(rec)};
+	iov[1] = (struct iovec){.iov_base = failure ? (void *)failure->msg : NULL, .iov_len = rec.len};
+	if (master_fd >= 0) {
+		memset(&cm, 0, sizeof(cm));
+		mh.msg_control = cm.buf;
+		mh.msg_controllen = sizeof(cm.buf);
+		cm.h.cmsg_level = SOL_SOCKET;
+		cm.h.cmsg_type = SCM_RIGHTS;
+		cm.h.cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(&cm.h), &master_fd, sizeof(int));
+	}
+	while (sendmsg(sync_fd, &mh, MSG_NOSIGNAL) < 0) {
+		if (errno != EINTR)
+			return -errno;
+	}
+	return 0;
+}
+
+int sm_agent_sync_read_result(int sync_fd, int *code, char **msg, int *master_fd)
+{
+	struct sync_record rec;
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(sizeof(int))];
+	} cm;
+	struct iovec iov = {.iov_base = &rec, .iov_len = sizeof(rec)};
+	struct msghdr mh = {
+	    .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cm.buf, .msg_controllen = sizeof(cm.buf)};
+	ssize_t n;
+
+	*code = 0;
+	*msg = NULL;
+	*master_fd = -1;
+	do
+		n = recvmsg(sync_fd, &mh, MSG_CMSG_CLOEXEC);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return -errno;
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c != NULL; c = CMSG_NXTHDR(&mh, c)) {
+		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS &&
+		    c->cmsg_len == CMSG_LEN(sizeof(int)))
+			memcpy(master_fd, CMSG_DATA(c), sizeof(int));
+	}
+	if (n == 0)
+		return 0;
+	if ((size_t)n < sizeof(rec) && read_exact(sync_fd, (char *)&rec + n, sizeof(rec) - (size_t)n) < 0)
+		goto bad;
+	if (rec.len > 4096)
+		goto bad;
+	if (!rec.ok) {
+		*msg = calloc(1, (size_t)rec.len + 1);
+		if (*msg == NULL || read_exact(sync_fd, *msg, rec.len) < 0)
+			goto bad;
+		*code = rec.code > 0 ? rec.code : 0;
+		return 1;
+	}
+	return 1;
+bad:
+	free(*msg);
+	*msg = NULL;
+	if (*master_fd >= 0)
+		close(*master_fd);
+	*master_fd = -1;
+	return 0;
+}
+
+static void reset_signals(void)
+{
+	sigset_t none;
+
+	for (int sig = 1; sig < NSIG; sig++)
+		signal(sig, SIG_DFL); /* fails harmlessly for SIGKILL, SIGSTOP and libc's own */
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
+static int set_oom_score_adj(int32_t v, sm_error_t *err)
+{
+	char buf[16];
+	cleanup_close int fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
+	int n = snprintf(buf, sizeof(buf), "%d", v);
+
+	if (fd < 0 || write(fd, buf, (size_t)n) != n)
+		return sm_error_set(err, errno, "oomScoreAdj %d", v);
+	return 0;
+}
+
+static int enter_container(const struct sm_agent_child_args *a, sm_error_t *err)
+{
+	static const char *const names[SM_AGENT_NS_COUNT] = {"mnt", "uts", "ipc", "cgroup"};
+
+	for (int i = SM_AGENT_NS_COUNT - 1; i >= 0; i--) {
+		if (a->ns_fds[i] >= 0 && setns(a->ns_fds[i], 0) < 0)
+			return sm_error_set(err, errno, "join the container's %s namespace", names[i]);
+	}
+	if (fchdir(a->root_fd) < 0 || chroot(".") < 0 || chdir("/") < 0)
+		return sm_error_set(err, errno, "enter the container's root");
+	return 0;
+}
+
+static int move_fd_up(int fd)
+{
+	return fd >= 3 ? fd : fcntl(fd, F_DUPFD_CLOEXEC, 3);
+}
+
+static int setup_stdio(const struct sm_agent_child_args *a, sm_error_t *err)
+{
+	int fds[3];
+
+	for (int i = 0; i < 3; i++) {
+		fds[i] = move_fd_up(a->stdio[i]);
+		if (fds[i] < 0)
+			return sm_error_set(err, errno, "stdio");
+	}
+	for (int i = 0; i < 3; i++) {
+		if (dup2(fds[i], i) < 0)
+			return sm_error_set(err, errno, "stdio: dup2 to fd %d", i);
+	}
+	return 0;
+}
+
+/* A pty in the container's own devpts: the slave becomes fds 0-2, the master goes to the agent. */
+static int setup_pty(const struct sm_agent_process *p, int *master_out, sm_error_t *err)
+{
+	cleanup_close int master = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
+	cleanup_close int slave = -1;
+	int unlock = 0;
+
+	if (master < 0)
+		return sm_error_set(err, errno, "terminal: open /dev/ptmx");
+	if (ioctl(master, TIOCSPTLCK, &unlock) < 0)
+		return sm_error_set(err, errno, "terminal: unlock the pty");
+	slave = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY);
+	if (slave < 0)
+		return sm_error_set(err, errno, "terminal: open the pty slave");
+	if (p->rows && p->cols) {
+		struct winsize ws = {.ws_row = (unsigned short)p->rows, .ws_col = (unsigned short)p->cols};
+		if (ioctl(slave, TIOCSWINSZ, &ws) < 0)
+			return sm_error_set(err, errno, "terminal: set the size");
+	}
+	if (ioctl(slave, TIOCSCTTY, 0) < 0)
+		return sm_error_set(err, errno, "terminal: make it the controlling terminal");
+	for (int i = 0; i < 3; i++) {
+		if (dup2(slave, i) < 0)
+			return sm_error_set(err, errno, "terminal: dup2 to fd %d", i);
+	}
+	*master_out = steal_fd(&master);
+	return 0;
+}
+
+/* The home directory of uid in the container's /etc/passwd, or "/". */
+static char *home_of(uint32_t uid)
+{
+	cleanup_fclose FILE *f = fopen("/etc/passwd", "re");
+	char line[1024];
+
+	while (f != NULL && fgets(line, sizeof(line), f) != NULL) {
+		char *fields[7], *s = line;
+		int n = 0;
+
+		line[strcspn(line, "\n")] = '\0';
+		while (n < 7 && (fields[n] = strsep(&s, ":")) != NULL)
+			n++;
+		if (n >= 6 && strtoul(fields[2], NULL, 10) == uid && fields[5][0] == '/')
+			return strdup(fields[5]);
+	}
+	return strdup("/");
+}
+
+/* The process environment: the given one, plus HOME when it has none (as runc). */
+static char **make_env(const struct sm_agent_process *p)
+{
+	char **env = calloc(p->env.n + 2, sizeof(char *));
+	size_t n = 0;
+	bool home = false;
+
+	if (env == NULL)
+		return NULL;
+	for (size_t i = 0; i < p->env.n; i++) {
+		env[n++] = p->env.v[i];
+		home |= strncmp(p->env.v[i], "HOME=", 5) == 0;
+	}
+	if (!home) {
+		cleanup_free char *dir = home_of(p->uid);
+		if (dir != NULL && asprintf(&env[n], "HOME=%s", dir) >= 0)
+			n++;
+	}
+	env[n] = NULL;
+	return env;
+}
+
+static int load_seccomp(const struct sm_agent_process *p, sm_error_t *err)
+{
+	struct sm_sock_fprog prog = {
+	    .len = (unsigned short)(p->seccomp_len / sizeof(struct sm_sock_filter)),
+	    .filter = (struct sm_sock_filter *)(void *)p->seccomp_bpf,
+	};
+
+	if (sm_seccomp_filter(p->seccomp_flags, &prog) == 0)
+		return 0;
+	if (errno == ENOSYS && p->seccomp_flags == 0 &&
+	    prctl(PR_SET_SECCOMP, 2 /* FILTER */, &prog, 0, 0) == 0)
+		return 0;
+	return sm_error_set(err, errno, "seccomp: load the filter (%u instructions)", prog.len);
+}
+
+static int drop_bounding(uint64_t keep, sm_error_t *err)
+{
+	for (unsigned long cap = 0; cap < 64; cap++) {
+		int r = prctl(PR_CAPBSET_READ, cap, 0, 0, 0);
+
+		if (r < 0)
+			break; /* past the kernel's last capability */
+		if (r == 1 && !(keep & (1ull << cap)) && prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0)
+			return sm_error_set(err, errno, "capabilities: drop %lu from the bounding set", cap);
+	}
+	return 0;
+}
+
+static int set_caps(const struct sm_agent_process *p, sm_error_t *err)
+{
+	const uint64_t *c = p->caps;
+
+	if (sm_capset(c[SM_AGENT_CAP_EFFECTIVE], c[SM_AGENT_CAP_PERMITTED], c[SM_AGENT_CAP_INHERITABLE]) < 0)
+		return sm_error_set(err, errno, "capabilities: capset");
+	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
+		return sm_error_set(err, errno, "capabilities: clear the ambient set");
+	for (unsigned long cap = 0; cap < 64; cap++) {
+		if ((c[SM_AGENT_CAP_AMBIENT] & (1ull << cap)) &&
+		    prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0) < 0)
+			return sm_error_set(err, errno, "capabilities: raise %lu in the ambient set", cap);
+	}
+	return 0;
+}
+
+/* Groups, gid, uid and the capability sets, in the order that keeps the needed privileges. */
+static int set_user_and_caps(const struct sm_agent_process *p, sm_error_t *err)
+{
+	if (p->has_caps && drop_bounding(p->caps[SM_AGENT_CAP_BOUNDING], err) < 0)
+		return -1;
+	/* Keep the permitted set across setresuid only when the config says which caps to keep. */
+	if (p->has_caps && prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0)
+		return sm_error_set(err, errno, "capabilities: PR_SET_KEEPCAPS");
+	if (setgroups(p->n_gids, p->gids) < 0)
+		return sm_error_set(err, errno, "user: setgroups (additionalGids)");
+	if (setresgid(p->gid, p->gid, p->gid) < 0)
+		return sm_error_set(err, errno, "user: setresgid %u", p->gid);
+	if (setresuid(p->uid, p->uid, p->uid) < 0)
+		return sm_error_set(err, errno, "user: setresuid %u", p->uid);
+	if (p->has_caps && prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0) < 0)
+		return sm_error_set(err, errno, "capabilities: clear PR_SET_KEEPCAPS");
+	if (p->has_caps && set_caps(p, err) < 0)
+		return -1;
+	return 0;
+}
+
+static int child_setup(const struct sm_agent_child_args *a, int *master, sm_error_t *err)
+{
+	const struct sm_agent_process *p = a->proc;
+	int cwd_errno;
+
+	if (setsid() < 0)
+		return sm_error_set(err, errno, "setsid");
+	umask(0);
+	if (p->has_oom_score_adj && set_oom_score_adj(p->oom_score_adj, err) < 0)
+		return -1;
+	/* Nothing of the agent's may reach the container process. */
+	if (sm_close_range_cloexec(3) < 0) {
+		for (int fd = 3; fd < 1024; fd++)
+			fcntl(fd, F_SETFD, FD_CLOEXEC);
+	}
+	if (a->ctr != NULL) {
+		if (sm_agent_setup_container(a->ctr, a->staging_dir, err) < 0)
+			return -1;
+	} else if (enter_container(a, err) < 0) {
+		return -1;
+	}
+	if (p->terminal ? setup_pty(p, master, err) < 0 : setup_stdio(a, err) < 0)
+		return -1;
+	/* After the setup (a low RLIMIT_NOFILE must not break it), before the capabilities go. */
+	for (size_t i = 0; i < p->n_rlimits; i++) {
+		struct rlimit rl = {.rlim_cur = p->rlimits[i].soft, .rlim_max = p->rlimits[i].hard};
+		if (setrlimit((int)p->rlimits[i].resource, &rl) < 0)
+			return sm_error_set(err, errno, "rlimits: resource %u", p->rlimits[i].resource);
+	}
+	if (!p->no_new_privs && p->seccomp_bpf != NULL && load_seccomp(p, err) < 0)
+		return -1;
+	cwd_errno = chdir(p->cwd) < 0 ? errno : 0;
+	if (cwd_errno == ENOENT) {
+		/* runc creates a missing cwd (images rarely ship every WORKDIR). */
+		char cmd[PATH_MAX];
+		snprintf(cmd, sizeof(cmd), "%s", p->cwd);
+		for (char *s = cmd + 1; *s; s++) {
+			if (*s == '/') {
+				*s = '\0';
+				mkdir(cmd, 0755);
+				*s = '/';
+			}
+		}
+		mkdir(cmd, 0755);
+		cwd_errno = chdir(p->cwd) < 0 ? errno : 0;
+	}
+	if (set_user_and_caps(p, err) < 0)
+		return -1;
+	if (cwd_errno != 0 && chdir(p->cwd) < 0)
+		return sm_error_set(err, errno, "cwd %s", p->cwd);
+	if (p->no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		return sm_error_set(err, errno, "noNewPrivileges");
+	umask((mode_t)p->umask);
+	return 0;
+}
+
+static __attribute__((noreturn)) void cannot_run(int status, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static __attribute__((noreturn)) void cannot_run(int status, const char *fmt, ...)
+{
+	char msg[PATH_MAX + 256];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (n > (int)sizeof(msg) - 1)
+		n = (int)sizeof(msg) - 1;
+	if (write(2, msg, (size_t)n) < 0) {
+		/* nowhere left to report it */
+	}
+	_exit(status);
+}
+
+#define START_FAILED "unable to start container process: "
+
+static __attribute__((noreturn)) void exec_failed(const char *file, const char *path, int e)
+{
+	if (e == ENOENT)
+		cannot_run(EXIT_NOT_FOUND, START_FAILED "exec: \"%s\": stat %s: %s\n", file, path,
+			   strerror(e));
+	if (e == EACCES)
+		cannot_run(EXIT_CANNOT_RUN, START_FAILED "exec: \"%s\": permission denied\n", file);
+	cannot_run(EXIT_CANNOT_RUN, START_FAILED "exec %s: %s\n", path, strerror(e));
+}
+
+/* execvp() with the container's PATH (from env, not the agent's) and runc's messages. */
+static __attribute__((noreturn)) void exec_process(const struct sm_agent_process *p, char **env)
+{
+	const char *file = p->args.v[0], *path = NULL;
+	char cand[PATH_MAX];
+
+	if (strchr(file, '/') != NULL) {
+		execve(file, p->args.v, env);
+		exec_failed(file, file, errno);
+	}
+	for (char **e = env; *e != NULL; e++) {
+		if (strncmp(*e, "PATH=", 5) == 0)
+			path = *e + 5;
+	}
+	while (path != NULL && *path != '\0') {
+		size_t len = strcspn(path, ":");
+		struct stat st;
+
+		if (len > 0 &&
+		    snprintf(cand, sizeof(cand), "%.*s/%s", (int)len, path, file) < (int)sizeof(cand) &&
+		    stat(cand, &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 0111)) {
+			execve(cand, p->args.v, env);
+			exec_failed(file, cand, errno);
+		}
+		path += len;
+		if (*path == ':')
+			path++;
+	}
+	cannot_run(EXIT_NOT_FOUND, START_FAILED "exec: \"%s\": executable file not found in $PATH\n", file);
+}
+
+void sm_agent_child_run(const struct sm_agent_child_args *a)
+{
+	sm_error_t err = SM_ERROR_INIT;
+	char **env = NULL;
+	int master = -1;
+	char go;
+
+	reset_signals();
+	if (child_setup(a, &master, &err) < 0 || (env = make_env(a->proc)) == NULL) {
+		if (!sm_error_isset(&err))
+			sm_error_set(&err, ENOMEM, "environment");
+		sm_agent_sync_send_result(a->sync_fd, &err, -1);
+		_exit(1);
+	}
+	if (sm_agent_sync_send_result(a->sync_fd, NULL, master) < 0)
+		_exit(1);
+	if (master >= 0)
+		close(master);
+	/* Blocks until START (EXEC: at once). EOF means the agent gave the process up. */
+	for (;;) {
+		ssize_t r = read(a->sync_fd, &go, 1);
+		if (r == 1)
+			break;
+		if (r == 0 || errno != EINTR)
+			_exit(1);
+	}
+	close(a->sync_fd);
+	if (a->proc->no_new_privs && a->proc->seccomp_bpf != NULL && load_seccomp(a->proc, &err) < 0)
+		cannot_run(EXIT_NOT_FOUND, START_FAILED "%s\n", err.msg);
+	exec_process(a->proc, env);
+}

@@ -1,0 +1,57 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#ifndef SM_GUEST_AGENT_CHILD_H
+#define SM_GUEST_AGENT_CHILD_H
+
+/*
+ * What runs in a forked child of the agent before it becomes a container process: the container
+ * setup for CREATE (rootfs.c), entering the container for EXEC, the process attributes (child.c),
+ * then the wait for START and the execve. Everything here runs in the child only: it may change
+ * its own root, credentials and namespaces, and it ends with execve() or _exit().
+ */
+#include <stdbool.h>
+
+#include "common/error.h"
+#include "guest/agent/spec.h"
+
+/* Namespaces an EXEC joins, as fds opened from /proc/<init>/ns/... by the agent (-1 = none). */
+enum { SM_AGENT_NS_MNT, SM_AGENT_NS_UTS, SM_AGENT_NS_IPC, SM_AGENT_NS_CGROUP, SM_AGENT_NS_COUNT };
+
+struct sm_agent_child_args {
+	const struct sm_agent_container *ctr; /* CREATE: the container to set up; NULL for EXEC */
+	const struct sm_agent_process *proc;
+	const char *staging_dir;       /* where virtio-fs shares are mounted before pivot_root */
+	int sync_fd;		       /* the agent's end: the setup result goes here, START comes from it */
+	int stdio[3];		       /* pipe ends for fds 0..2; -1 each when proc->terminal */
+	int ns_fds[SM_AGENT_NS_COUNT]; /* EXEC */
+	int root_fd;		       /* EXEC: the container's root directory */
+};
+
+/*
+ * The child's whole life after fork(): set up, report to the agent over sync_fd (an error with
+ * errno and message, or success with the pty master attached when proc->terminal), wait for the
+ * start byte, exec. Never returns: _exit(1) after a setup error, _exit(127/126) when the
+ * executable cannot be run (after printing runc's message on the process's stderr).
+ */
+__attribute__((noreturn)) void sm_agent_child_run(const struct sm_agent_child_args *a);
+
+/*
+ * Container setup of a CREATE, in the child as root: a new mount namespace, the rootfs, the OCI
+ * mounts, /dev, pivot_root (or MS_MOVE + chroot), readonly root, hostname, sysctls, readonly and
+ * masked paths. On return the child's root is the container's.
+ */
+int sm_agent_setup_container(const struct sm_agent_container *c, const char *staging_dir, sm_error_t *err);
+
+/*
+ * Write the setup result on the sync socket: code 0 with master_fd (or -1) on success, the error
+ * otherwise. The reader is sm_agent_sync_read_result().
+ */
+int sm_agent_sync_send_result(int sync_fd, const sm_error_t *failure, int master_fd);
+
+/*
+ * Read a setup result written by sm_agent_sync_send_result(): returns 1 with *code, *msg (malloc'd,
+ * possibly NULL) and *master_fd (or -1) set, 0 when the child closed the socket without a result,
+ * <0 on a read error. The fd must be readable (the call blocks until the whole record arrived).
+ */
+int sm_agent_sync_read_result(int sync_fd, int *code, char **msg, int *master_fd);
+
+#endif

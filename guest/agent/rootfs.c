@@ -1,0 +1,547 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Container file system setup, in the CREATE child, in runc's order: private mount namespace,
+ * the rootfs (a virtio-fs share or an existing directory), the OCI mounts, device nodes and /dev
+ * links, pivot_root (or MS_MOVE + chroot), then inside the new root: readonly root, hostname,
+ * sysctls, readonly paths, masked paths. Destinations inside the rootfs are resolved with
+ * openat2(RESOLVE_IN_ROOT), so a symlink in the image cannot send a mount outside it.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include "common/cleanup.h"
+#include "guest/agent/child.h"
+#include "guest/agent/sys.h"
+
+#define FD_PATH_MAX 40
+#define RESOLVE_FLAGS (SM_RESOLVE_IN_ROOT | SM_RESOLVE_NO_MAGICLINKS)
+
+/* Flags a mount entry may carry; propagation and MS_MOVE/MS_REMOUNT are the agent's business. */
+#define MOUNT_FLAGS_ALLOWED                                                                                  \
+	(MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_SYNCHRONOUS | MS_MANDLOCK | MS_DIRSYNC |          \
+	 MS_NOATIME | MS_NODIRATIME | MS_BIND | MS_REC | MS_SILENT | MS_RELATIME | MS_STRICTATIME |          \
+	 MS_LAZYTIME | MS_I_VERSION)
+/* Flags that a bind mount only takes through a second, remount call. */
+#define BIND_REMOUNT_FLAGS                                                                                   \
+	(MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_NOATIME | MS_NODIRATIME | MS_RELATIME |           \
+	 MS_STRICTATIME | MS_SYNCHRONOUS | MS_DIRSYNC)
+
+static void fd_path(char buf[FD_PATH_MAX], int fd)
+{
+	snprintf(buf, FD_PATH_MAX, "/proc/self/fd/%d", fd);
+}
+
+/* Lexically clean an absolute path: no "//", ".", or ".." (which cannot climb above "/"). */
+static int clean_path(const char *in, char *out, size_t size)
+{
+	size_t n = 0;
+
+	if (in[0] != '/' || strlen(in) >= size)
+		return -1;
+	while (*in) {
+		const char *end;
+		size_t len;
+
+		while (*in == '/')
+			in++;
+		end = strchrnul(in, '/');
+		len = (size_t)(end - in);
+		if (len == 0 || (len == 1 && in[0] == '.')) {
+			/* nothing */
+		} else if (len == 2 && in[0] == '.' && in[1] == '.') {
+			while (n > 0 && out[n - 1] != '/')
+				n--;
+			if (n > 0)
+				n--;
+		} else {
+			out[n++] = '/';
+			memcpy(out + n, in, len);
+			n += len;
+		}
+		in = end;
+	}
+	if (n == 0)
+		out[n++] = '/';
+	out[n] = '\0';
+	return 0;
+}
+
+enum create_kind { CREATE_NONE, CREATE_DIR, CREATE_FILE };
+
+/*
+ * Open path (absolute, cleaned) inside the tree rooted at rootfd as an O_PATH fd, creating
+ * missing components as directories (the last one as an empty file with CREATE_FILE). Every
+ * prefix is resolved from rootfd, so symlinks stay inside the root.
+ */
+static int open_in_root(int rootfd, const char *path, enum create_kind create, sm_error_t *err)
+{
+	char prefix[PATH_MAX];
+	int parent = -1, fd = -1;
+	size_t i = 0;
+
+	if (strlen(path) >= sizeof(prefix))
+		return sm_error_set(err, ENAMETOOLONG, "%s", path);
+	fd = sm_openat2(rootfd, path, O_PATH | O_CLOEXEC, RESOLVE_FLAGS);
+	if (fd >= 0 || errno != ENOENT || create == CREATE_NONE)
+		return fd >= 0 ? fd : sm_error_set(err, errno, "open %s in the rootfs", path);
+	parent = (int)fcntl(rootfd, F_DUPFD_CLOEXEC, 3);
+	while (path[i] != '\0') {
+		const char *comp;
+		bool last;
+
+		while (path[i] == '/')
+			i++;
+		comp = path + i;
+		while (path[i] != '\0' && path[i] != '/')
+			i++;
+		if (i == (size_t)(comp - path))
+			break;
+		last = path[i] == '\0' || path[i + strspn(path + i, "/")] == '\0';
+		memcpy(prefix, path, i);
+		prefix[i] = '\0';
+		fd = sm_openat2(rootfd, prefix, O_PATH | O_CLOEXEC, RESOLVE_FLAGS);
+		if (fd < 0 && errno == ENOENT) {
+			char name[NAME_MAX + 1];
+			size_t len = (size_t)(path + i - comp);
+			int r;
+
+			if (len > NAME_MAX) {
+				errno = ENAMETOOLONG;
+				goto fail;
+			}
+			memcpy(name, comp, len);
+			name[len] = '\0';
+			if (last && create == CREATE_FILE) {
+				r = openat(parent, name, O_CREAT | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, 0644);
+				if (r >= 0)
+					close(r);
+			} else {
+				r = mkdirat(parent, name, 0755);
+			}
+			if (r < 0 && errno != EEXIST)
+				goto fail;
+			fd = sm_openat2(rootfd, prefix, O_PATH | O_CLOEXEC, RESOLVE_FLAGS);
+		}
+		if (fd < 0)
+			goto fail;
+		close(parent);
+		parent = fd;
+	}
+	return parent;
+fail:
+	sm_error_set(err, errno, "create %s in the rootfs", path);
+	if (parent >= 0)
+		close(parent);
+	return -1;
+}
+
+static int mkdir_p(const char *path, sm_error_t *err)
+{
+	char buf[PATH_MAX];
+
+	if (strlen(path) >= sizeof(buf))
+		return sm_error_set(err, ENAMETOOLONG, "%s", path);
+	strcpy(buf, path);
+	for (char *p = buf + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(buf, 0755) < 0 && errno != EEXIST)
+			return sm_error_set(err, errno, "mkdir %s", buf);
+		*p = '/';
+	}
+	if (mkdir(buf, 0755) < 0 && errno != EEXIST)
+		return sm_error_set(err, errno, "mkdir %s", buf);
+	return 0;
+}
+
+/* Mount a virtio-fs share at dir (created). */
+static int mount_share(const char *tag, const char *dir, bool dax, sm_error_t *err)
+{
+	if (mkdir_p(dir, err) < 0)
+		return -1;
+	if (mount(tag, dir, "virtiofs", 0, dax ? "dax=always" : NULL) < 0)
+		return sm_error_set(err, errno, "mount virtio-fs share %s on %s%s", tag, dir,
+				    dax ? " (dax)" : "");
+	return 0;
+}
+
+/* The MS_* flags of the mount at path, to keep them when remounting (locked flags included). */
+static unsigned long statvfs_flags(const char *path)
+{
+	struct statvfs st;
+	unsigned long f = 0;
+
+	if (statvfs(path, &st) < 0)
+		return 0;
+	if (st.f_flag & ST_NOSUID)
+		f |= MS_NOSUID;
+	if (st.f_flag & ST_NODEV)
+		f |= MS_NODEV;
+	if (st.f_flag & ST_NOEXEC)
+		f |= MS_NOEXEC;
+	if (st.f_flag & ST_NOATIME)
+		f |= MS_NOATIME;
+	if (st.f_flag & ST_NODIRATIME)
+		f |= MS_NODIRATIME;
+	if (st.f_flag & ST_RELATIME)
+		f |= MS_RELATIME;
+	return f;
+}
+
+/* File system types a lean guest kernel may not have; their mounts are skipped when missing. */
+static bool optional_fs(const char *type)
+{
+	return strcmp(type, "cgroup") == 0 || strcmp(type, "cgroup2") == 0 || strcmp(type, "mqueue") == 0;
+}
+
+/*
+ * The source of mount m as a path the mount call can use: a path in the agent's view, or for a
+ * share (MNT_SOURCE_TAG) the share mounted under the staging dir and the subpath resolved in it.
+ * *holder keeps an fd whose /proc/self/fd path is returned in buf.
+ */
+static int mount_source(const struct sm_agent_mount *m, size_t idx, const char *staging, char *buf,
+			size_t size, int *holder, sm_error_t *err)
+{
+	char dir[PATH_MAX];
+	cleanup_close int sharefd = -1;
+	char fdp[FD_PATH_MAX];
+
+	if (m->source_tag == NULL) {
+		snprintf(buf, size, "%s", m->source ? m->source : (m->type ? m->type : "none"));
+		return 0;
+	}
+	snprintf(dir, sizeof(dir), "%s/share-%zu", staging, idx);
+	if (mount_share(m->source_tag, dir, m->dax, err) < 0)
+		return -1;
+	sharefd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (sharefd < 0)
+		return sm_error_set(err, errno, "open %s", dir);
+	*holder = sm_openat2(sharefd, m->source && m->source[0] ? m->source : ".", O_PATH | O_CLOEXEC,
+			     RESOLVE_FLAGS);
+	if (*holder < 0)
+		return sm_error_set(err, errno, "share %s: %s", m->source_tag, m->source ? m->source : "");
+	fd_path(fdp, *holder);
+	snprintf(buf, size, "%s", fdp);
+	return 0;
+}
+
+/* Apply what a bind mount cannot take in its first call, and the propagation and attributes. */
+static int mount_finish(int rootfd, const char *dest, const struct sm_agent_mount *m, sm_error_t *err)
+{
+	unsigned long extra = m->flags & BIND_REMOUNT_FLAGS;
+	cleanup_close int fd = -1;
+	char target[FD_PATH_MAX];
+
+	if (!((m->flags & MS_BIND) && extra) && m->propagation == 0 && m->attr_set == 0 && m->attr_clr == 0)
+		return 0;
+	/* Reopen: the fd used for the mount names the directory under it, not the new mount. */
+	fd = open_in_root(rootfd, dest, CREATE_NONE, err);
+	if (fd < 0)
+		return -1;
+	fd_path(target, fd);
+	if ((m->flags & MS_BIND) && extra &&
+	    mount(NULL, target, NULL, MS_BIND | MS_REMOUNT | extra | statvfs_flags(target), NULL) < 0)
+		return sm_error_set(err, errno, "remount %s with its bind options", dest);
+	if (m->propagation && mount(NULL, target, NULL, m->propagation, NULL) < 0)
+		return sm_error_set(err, errno, "set propagation of %s", dest);
+	if (m->attr_set || m->attr_clr) {
+		struct sm_mount_attr attr = {.attr_set = m->attr_set, .attr_clr = m->attr_clr};
+		if (sm_mount_setattr(fd, "", AT_EMPTY_PATH | SM_AT_RECURSIVE, &attr) < 0)
+			return sm_error_set(err, errno, "set recursive attributes of %s", dest);
+	}
+	return 0;
+}
+
+/* One mounts[] entry; every error names it: "mount /proc (proc): Operation not permitted". */
+static int mount_one(int rootfd, const struct sm_agent_mount *m, size_t idx, const char *staging,
+		     sm_error_t *err)
+{
+	const char *type = m->type ? m->type : "none";
+	bool bind = (m->flags & MS_BIND) != 0;
+	cleanup_close int holder = -1;
+	cleanup_close int fd = -1;
+	char dest[PATH_MAX], source[PATH_MAX], target[FD_PATH_MAX], what[PATH_MAX + 64];
+	enum create_kind kind = CREATE_DIR;
+	unsigned long flags;
+	struct stat st;
+
+	snprintf(what, sizeof(what), "mount %s (%s)", m->dest, m->type ? m->type : "bind");
+	if (m->flags & ~(uint64_t)MOUNT_FLAGS_ALLOWED)
+		return sm_error_set(err, 0, "%s: unsupported mount flags %#llx", what,
+				    (unsigned long long)(m->flags & ~(uint64_t)MOUNT_FLAGS_ALLOWED));
+	if (clean_path(m->dest, dest, sizeof(dest)) < 0)
+		return sm_error_set(err, ENAMETOOLONG, "%s", what);
+	if (mount_source(m, idx, staging, source, sizeof(source), &holder, err) < 0)
+		return sm_error_prefix(err, "%s: ", what);
+	if (bind) {
+		if (stat(source, &st) < 0)
+			return sm_error_set(err, errno, "%s: source %s", what, m->source ? m->source : "");
+		if (!S_ISDIR(st.st_mode))
+			kind = CREATE_FILE;
+	}
+	fd = open_in_root(rootfd, dest, kind, err);
+	if (fd < 0)
+		return sm_error_prefix(err, "%s: ", what);
+	fd_path(target, fd);
+	if (bind) {
+		if (mount(source, target, NULL, MS_BIND | (m->flags & MS_REC), NULL) < 0)
+			return sm_error_set(err, errno, "%s", what);
+	} else {
+		flags = m->flags & ~(unsigned long)MS_REC;
+		if (strcmp(type, "cgroup") == 0)
+			type = "cgroup2"; /* the guest runs cgroup v2 only */
+		if (mount(source, target, type, flags, m->data) < 0) {
+			if (errno == ENODEV && optional_fs(type))
+				return 0;
+			return sm_error_set(err, errno, "%s", what);
+		}
+	}
+	if (mount_finish(rootfd, dest, m, err) < 0)
+		return sm_error_prefix(err, "%s: ", what);
+	return 0;
+}
+
+static bool dev_is_bind_mounted(const struct sm_agent_container *c)
+{
+	for (size_t i = 0; i < c->n_mounts; i++) {
+		char dest[PATH_MAX];
+		if (clean_path(c->mounts[i].dest, dest, sizeof(dest)) == 0 && strcmp(dest, "/dev") == 0 &&
+		    (c->mounts[i].flags & MS_BIND))
+			return true;
+	}
+	return false;
+}
+
+/* Create one device node; where mknod is refused, bind the agent's own node of that path. */
+static int make_device(int rootfd, const struct sm_agent_device *d, sm_error_t *err)
+{
+	char path[PATH_MAX], *slash;
+	cleanup_close int dirfd = -1;
+	const char *name;
+
+	if (clean_path(d->path, path, sizeof(path)) < 0 || strcmp(path, "/") == 0)
+		return sm_error_set(err, 0, "device path %s", d->path);
+	slash = strrchr(path, '/');
+	name = slash + 1;
+	*slash = '\0';
+	dirfd = open_in_root(rootfd, path[0] ? path : "/", CREATE_DIR, err);
+	if (dirfd < 0)
+		return sm_error_prefix(err, "device %s: ", d->path);
+	if (unlinkat(dirfd, name, 0) < 0 && errno != ENOENT)
+		return sm_error_set(err, errno, "device %s: remove the old file", d->path);
+	if (mknodat(dirfd, name, d->type | d->mode, makedev(d->major, d->minor)) < 0) {
+		cleanup_close int fd = -1;
+		char target[FD_PATH_MAX];
+
+		if (errno != EPERM)
+			return sm_error_set(err, errno, "mknod %s", d->path);
+		*slash = '/';
+		fd = open_in_root(rootfd, path, CREATE_FILE, err);
+		if (fd < 0)
+			return -1;
+		fd_path(target, fd);
+		if (mount(d->path, target, NULL, MS_BIND, NULL) < 0)
+			return sm_error_set(err, errno, "bind device %s", d->path);
+		return 0;
+	}
+	if (fchownat(dirfd, name, d->uid, d->gid, AT_SYMLINK_NOFOLLOW) < 0)
+		return sm_error_set(err, errno, "chown device %s", d->path);
+	return 0;
+}
+
+/* runc's /dev links: ptmx to the devpts instance, fd and std streams to /proc/self/fd. */
+static int dev_links(int rootfd, sm_error_t *err)
+{
+	static const char *const links[][2] = {
+	    {"/proc/self/fd", "fd"},
+	    {"/proc/self/fd/0", "stdin"},
+	    {"/proc/self/fd/1", "stdout"},
+	    {"/proc/self/fd/2", "stderr"},
+	};
+	cleanup_close int dev = open_in_root(rootfd, "/dev", CREATE_DIR, err);
+
+	if (dev < 0)
+		return -1;
+	for (size_t i = 0; i < sizeof(links) / sizeof(links[0]); i++) {
+		if (symlinkat(links[i][0], dev, links[i][1]) < 0 && errno != EEXIST)
+			return sm_error_set(err, errno, "symlink /dev/%s", links[i][1]);
+	}
+	if (access("/proc/kcore", F_OK) == 0 && symlinkat("/proc/kcore", dev, "core") < 0 && errno != EEXIST)
+		return sm_error_set(err, errno, "symlink /dev/core");
+	if (unlinkat(dev, "ptmx", 0) < 0 && errno != ENOENT)
+		return sm_error_set(err, errno, "remove /dev/ptmx");
+	if (symlinkat("pts/ptmx", dev, "ptmx") < 0)
+		return sm_error_set(err, errno, "symlink /dev/ptmx");
+	return 0;
+}
+
+static int enter_root(const char *rootfs, bool no_pivot, sm_error_t *err)
+{
+	cleanup_close int oldroot = open("/", O_DIRECTORY | O_RDONLY | O_CLOEXEC);
+	cleanup_close int newroot = open(rootfs, O_DIRECTORY | O_RDONLY | O_CLOEXEC);
+
+	if (oldroot < 0 || newroot < 0)
+		return sm_error_set(err, errno, "open %s", newroot < 0 ? rootfs : "/");
+	if (fchdir(newroot) < 0)
+		return sm_error_set(err, errno, "chdir %s", rootfs);
+	/*
+	 * pivot_root(".", ".") stacks the old root on the new one, then it is detached (runc's way,
+	 * no put_old directory needed). It fails with EINVAL when the current root is the initramfs
+	 * (rootfs cannot be pivoted): then move the new root over "/" and chroot, as runc --no-pivot.
+	 */
+	if (!no_pivot && sm_pivot_root(".", ".") == 0) {
+		if (fchdir(oldroot) < 0)
+			return sm_error_set(err, errno, "fchdir to the old root");
+		if (mount(NULL, ".", NULL, MS_SLAVE | MS_REC, NULL) < 0)
+			return sm_error_set(err, errno, "make the old root a slave");
+		if (umount2(".", MNT_DETACH) < 0)
+			return sm_error_set(err, errno, "detach the old root");
+		if (chdir("/") < 0)
+			return sm_error_set(err, errno, "chdir /");
+		return 0;
+	}
+	if (!no_pivot && errno != EINVAL)
+		return sm_error_set(err, errno, "pivot_root %s", rootfs);
+	if (mount(rootfs, "/", NULL, MS_MOVE, NULL) < 0)
+		return sm_error_set(err, errno, "move %s to /", rootfs);
+	if (chroot(".") < 0)
+		return sm_error_set(err, errno, "chroot %s", rootfs);
+	if (chdir("/") < 0)
+		return sm_error_set(err, errno, "chdir /");
+	return 0;
+}
+
+static int write_sysctl(const char *kv, sm_error_t *err)
+{
+	const char *eq = strchr(kv, '=');
+	char path[PATH_MAX] = "/proc/sys/";
+	size_t n = strlen(path), klen = (size_t)(eq - kv);
+	cleanup_close int fd = -1;
+	const char *val = eq + 1;
+
+	if (klen + n >= sizeof(path))
+		return sm_error_set(err, ENAMETOOLONG, "sysctl %.*s", (int)klen, kv);
+	/* sysctl(8) syntax: "." separates levels, "/" stands for a dot inside a name. */
+	for (size_t i = 0; i < klen; i++)
+		path[n++] = kv[i] == '.' ? '/' : kv[i] == '/' ? '.' : kv[i];
+	path[n] = '\0';
+	if (strstr(path, "//") != NULL || path[n - 1] == '/' || strstr(path, "/./") != NULL ||
+	    strstr(path, "/../") != NULL || strcmp(path + n - 2, "/.") == 0 ||
+	    strcmp(path + n - 3, "/..") == 0)
+		return sm_error_set(err, 0, "sysctl %.*s: invalid key", (int)klen, kv);
+	fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC);
+	if (fd < 0 || write(fd, val, strlen(val)) != (ssize_t)strlen(val))
+		return sm_error_set(err, errno, "sysctl %.*s", (int)klen, kv);
+	return 0;
+}
+
+static int readonly_path(const char *p, sm_error_t *err)
+{
+	if (mount(p, p, NULL, MS_BIND | MS_REC, NULL) < 0) {
+		if (errno == ENOENT)
+			return 0;
+		return sm_error_set(err, errno, "readonlyPaths: bind %s", p);
+	}
+	if (mount(p, p, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_REC | statvfs_flags(p), NULL) < 0)
+		return sm_error_set(err, errno, "readonlyPaths: remount %s read-only", p);
+	return 0;
+}
+
+static int mask_path(const char *p, sm_error_t *err)
+{
+	struct stat st;
+
+	if (stat(p, &st) < 0)
+		return errno == ENOENT ? 0 : sm_error_set(err, errno, "maskedPaths: %s", p);
+	if (S_ISDIR(st.st_mode)) {
+		if (mount("tmpfs", p, "tmpfs", MS_RDONLY, NULL) < 0)
+			return sm_error_set(err, errno, "maskedPaths: mount a read-only tmpfs on %s", p);
+	} else if (mount("/dev/null", p, NULL, MS_BIND, NULL) < 0) {
+		return sm_error_set(err, errno, "maskedPaths: bind /dev/null on %s", p);
+	}
+	return 0;
+}
+
+/* Mount the rootfs and everything under it, still in the agent's view of the file system. */
+static int prepare_rootfs(const struct sm_agent_container *c, const char *staging, char *rootfs, size_t size,
+			  sm_error_t *err)
+{
+	cleanup_close int rootfd = -1;
+
+	if (c->rootfs_tag != NULL) {
+		snprintf(rootfs, size, "%s/rootfs", staging);
+		if (mount_share(c->rootfs_tag, rootfs, c->rootfs_dax, err) < 0)
+			return sm_error_prefix(err, "root: ");
+	} else {
+		snprintf(rootfs, size, "%s", c->rootfs_path);
+		if (mount(rootfs, rootfs, NULL, MS_BIND | MS_REC, NULL) < 0)
+			return sm_error_set(err, errno, "root: bind %s", rootfs);
+	}
+	rootfd = open(rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (rootfd < 0)
+		return sm_error_set(err, errno, "root: open %s", rootfs);
+	for (size_t i = 0; i < c->n_mounts; i++) {
+		const struct sm_agent_mount *m = &c->mounts[i];
+		if (mount_one(rootfd, m, i, staging, err) < 0)
+			return -1;
+	}
+	if (!dev_is_bind_mounted(c)) {
+		for (size_t i = 0; i < c->n_devices; i++) {
+			if (make_device(rootfd, &c->devices[i], err) < 0)
+				return -1;
+		}
+		if (dev_links(rootfd, err) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+int sm_agent_setup_container(const struct sm_agent_container *c, const char *staging_dir, sm_error_t *err)
+{
+	int ns = CLONE_NEWNS | (int)(c->namespaces & (CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWCGROUP));
+	unsigned long prop = c->rootfs_propagation ? c->rootfs_propagation : MS_SLAVE | MS_REC;
+	char rootfs[PATH_MAX];
+
+	if (unshare(ns) < 0)
+		return sm_error_set(err, errno, "unshare the container namespaces (%#x)", ns);
+	/* Never propagate the container's mounts back; shared is applied after the pivot. */
+	if (mount(NULL, "/", NULL, (prop & MS_SHARED) ? (MS_SLAVE | MS_REC) : prop, NULL) < 0)
+		return sm_error_set(err, errno, "rootfsPropagation: set it on /");
+	if (prepare_rootfs(c, staging_dir, rootfs, sizeof(rootfs), err) < 0)
+		return -1;
+	if (enter_root(rootfs, c->no_pivot, err) < 0)
+		return sm_error_prefix(err, "root: ");
+	if ((prop & MS_SHARED) && mount(NULL, "/", NULL, prop, NULL) < 0)
+		return sm_error_set(err, errno, "rootfsPropagation: make / shared");
+	if (c->root_readonly &&
+	    mount(NULL, "/", NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | statvfs_flags("/"), NULL) < 0)
+		return sm_error_set(err, errno, "root.readonly: remount / read-only");
+	if (c->hostname != NULL && sethostname(c->hostname, strlen(c->hostname)) < 0)
+		return sm_error_set(err, errno, "hostname \"%s\"", c->hostname);
+	if (c->domainname != NULL && setdomainname(c->domainname, strlen(c->domainname)) < 0)
+		return sm_error_set(err, errno, "domainname \"%s\"", c->domainname);
+	for (size_t i = 0; i < c->sysctls.n; i++) {
+		if (write_sysctl(c->sysctls.v[i], err) < 0)
+			return -1;
+	}
+	for (size_t i = 0; i < c->readonly_paths.n; i++) {
+		if (readonly_path(c->readonly_paths.v[i], err) < 0)
+			return -1;
+	}
+	for (size_t i = 0; i < c->masked_paths.n; i++) {
+		if (mask_path(c->masked_paths.v[i], err) < 0)
+			return -1;
+	}
+	return 0;
+}

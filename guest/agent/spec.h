@@ -1,0 +1,96 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#ifndef SM_GUEST_AGENT_SPEC_H
+#define SM_GUEST_AGENT_SPEC_H
+
+/*
+ * The agent's view of a CREATE or EXEC payload (common/proto-tags.h), decoded from the wire with
+ * every field checked. Pure code (no system calls), so the host codec test decodes with it too.
+ */
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/error.h"
+
+struct sm_agent_strv {
+	char **v; /* NULL-terminated when n > 0 */
+	size_t n;
+};
+
+struct sm_agent_rlimit {
+	uint32_t resource;
+	uint64_t soft, hard;
+};
+
+enum {
+	SM_AGENT_CAP_BOUNDING,
+	SM_AGENT_CAP_EFFECTIVE,
+	SM_AGENT_CAP_PERMITTED,
+	SM_AGENT_CAP_INHERITABLE,
+	SM_AGENT_CAP_AMBIENT,
+	SM_AGENT_CAP_NSETS
+};
+
+struct sm_agent_process {
+	struct sm_agent_strv args, env;
+	char *cwd;
+	uint32_t uid, gid;
+	uint32_t *gids;
+	size_t n_gids;
+	uint32_t umask; /* 022 unless given */
+	bool terminal;
+	uint32_t rows, cols;
+	bool has_caps;
+	uint64_t caps[SM_AGENT_CAP_NSETS];
+	struct sm_agent_rlimit *rlimits;
+	size_t n_rlimits;
+	bool no_new_privs;
+	bool has_oom_score_adj;
+	int32_t oom_score_adj;
+	uint8_t *seccomp_bpf; /* struct sm_sock_filter[], seccomp_len bytes (a multiple of 8) */
+	size_t seccomp_len;
+	uint32_t seccomp_flags;
+};
+
+struct sm_agent_mount {
+	char *dest, *type, *source, *source_tag, *data;
+	uint64_t flags;
+	uint32_t propagation;
+	uint64_t attr_set, attr_clr;
+	bool dax;
+};
+
+struct sm_agent_device {
+	char *path;
+	uint32_t type; /* S_IFCHR, S_IFBLK or S_IFIFO */
+	uint32_t major, minor, mode, uid, gid;
+};
+
+struct sm_agent_container {
+	char *rootfs_tag, *rootfs_path; /* exactly one is set */
+	bool rootfs_dax, root_readonly, no_pivot;
+	uint32_t rootfs_propagation; /* 0 = MS_SLAVE|MS_REC, as runc */
+	struct sm_agent_mount *mounts;
+	size_t n_mounts;
+	char *hostname, *domainname;
+	struct sm_agent_strv sysctls, masked_paths, readonly_paths;
+	struct sm_agent_device *devices;
+	size_t n_devices;
+	uint32_t namespaces; /* CLONE_NEW* */
+};
+
+/*
+ * Decode an EXEC payload (or the process part of a CREATE payload: container fields are ignored
+ * here) into *p. On failure p is left freeable and err names the field ("SM_TAG_CWD: ...").
+ */
+int sm_agent_process_decode(const uint8_t *payload, size_t len, struct sm_agent_process *p, sm_error_t *err);
+
+/* Decode the container fields of a CREATE payload into *c (the process part is skipped). */
+int sm_agent_container_decode(const uint8_t *payload, size_t len, struct sm_agent_container *c,
+			      sm_error_t *err);
+
+/* Free what a decode filled in and reset the struct to zero. */
+void sm_agent_process_free(struct sm_agent_process *p);
+void sm_agent_container_free(struct sm_agent_container *c);
+
+#endif
