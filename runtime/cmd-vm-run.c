@@ -16,6 +16,7 @@
 #include "common/cleanup.h"
 #include "common/util.h"
 #include "runtime/commands.h"
+#include "runtime/run-bundle.h"
 #include "runtime/sandbox.h"
 #include "vmm/machine.h"
 
@@ -37,6 +38,8 @@ static void usage(FILE *f)
 	    "  --cpus N             vCPUs, 1..%d (default 1)\n"
 	    "  --cmdline CMD        shell command to run in the guest (default: none, exit 0)\n"
 	    "  --append PARAMS      extra kernel parameters, appended last\n"
+	    "  --bundle DIR         run the OCI bundle's process (DIR/config.json) in the VM with its\n"
+	    "                       rootfs over virtio-fs; exit with the process's status\n"
 	    "  --share DIR          share DIR with the guest over virtio-fs, tag `sm-root`\n"
 	    "                       (mount it in the guest: mount -t virtiofs sm-root /mnt)\n"
 	    "  --dax MIB            give the share a DAX window of MIB MiB (mount with -o dax=always)\n"
@@ -80,7 +83,7 @@ struct vm_run_opts {
 	bool initrd_given;
 	uint64_t mem_mib, cpus, timeout_s;
 	bool timings;
-	const char *share;
+	const char *share, *bundle;
 	uint64_t dax_mib;
 };
 
@@ -92,6 +95,7 @@ static int parse_opts(int argc, char **argv, struct vm_run_opts *o, sm_error_t *
 	    {"cmdline", required_argument, NULL, 'C'}, {"append", required_argument, NULL, 'a'},
 	    {"timings", no_argument, NULL, 't'},       {"timeout", required_argument, NULL, 'T'},
 	    {"share", required_argument, NULL, 's'},   {"dax", required_argument, NULL, 'D'},
+	    {"bundle", required_argument, NULL, 'b'},
 	    {"help", no_argument, NULL, 'h'},	       {NULL, 0, NULL, 0},
 	};
 	int c, r;
@@ -126,6 +130,9 @@ static int parse_opts(int argc, char **argv, struct vm_run_opts *o, sm_error_t *
 		case 's':
 			o->share = optarg;
 			break;
+		case 'b':
+			o->bundle = optarg;
+			break;
 		case 'D':
 			if ((r = sm_parse_u64(optarg, 0, 1024, "--dax (MiB)", &o->dax_mib, err)) < 0)
 				return r;
@@ -143,6 +150,8 @@ static int parse_opts(int argc, char **argv, struct vm_run_opts *o, sm_error_t *
 					    argv[optind - 1]);
 		}
 	}
+	if (o->bundle != NULL && (o->cmd != NULL || o->share != NULL))
+		return sm_error_set(err, 0, "--bundle runs the bundle's process: it excludes --cmdline and --share");
 	if (optind < argc)
 		return sm_error_set(err, 0, "unexpected argument `%s` (the guest command goes in --cmdline)",
 				    argv[optind]);
@@ -251,6 +260,12 @@ int cmd_vm_run(int argc, char **argv, const struct sm_global_opts *g, sm_error_t
 	};
 	memset(&res, 0, sizeof(res));
 	fflush(stdout);
+	if (o.bundle != NULL) {
+		/* The console carries only kernel and init messages here: keep them for --debug. */
+		cfg.machine.console_out_fd = g->debug ? STDERR_FILENO : -1;
+		cfg.machine.console_in_fd = -1;
+		return sm_run_bundle(o.bundle, &cfg, o.timeout_s ? (int64_t)o.timeout_s * 1000000000 : -1, err);
+	}
 	if ((r = run(&cfg, o.timeout_s ? (int64_t)o.timeout_s * 1000000000 : -1, &res, err)) < 0)
 		return r;
 	if (o.timings || g->debug)

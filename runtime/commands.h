@@ -29,6 +29,7 @@ struct sm_command {
 	bool diagnostic; /* listed apart in --help: not part of the OCI interface */
 };
 
+int cmd_spec(int argc, char **argv, const struct sm_global_opts *g, sm_error_t *err);
 int cmd_vm_run(int argc, char **argv, const struct sm_global_opts *g, sm_error_t *err);
 
 #endif

@@ -10,6 +10,7 @@
 #include "runtime/commands.h"
 
 static const struct sm_command commands[] = {
+	{"spec", cmd_spec, "write a default config.json into a bundle", false},
 	{"vm-run", cmd_vm_run, "boot a microVM and run one command in it (diagnostic)", true},
 };
 

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# End to end: `sm-runtime vm-run --bundle` runs an OCI bundle's process in a microVM through the
+# guest agent, with the busybox rootfs served by virtio-fs, once without and once with DAX.
+set -u
+SM="$SM_TOP_BUILDDIR/sm-runtime"
+if [ ! -s "$SM_TOP_BUILDDIR/guest/kernel.path" ]; then
+	echo "1..0 # SKIP guest kernel not built: run make guest-kernel"
+	exit 0
+fi
+if [ ! -w /dev/kvm ]; then
+	echo "1..0 # SKIP /dev/kvm is not accessible to this user"
+	exit 0
+fi
+echo "1..12"
+n=0
+check() { # check DESCRIPTION COMMAND...
+	local d=$1; shift
+	n=$((n + 1))
+	if "$@"; then echo "ok $n - $d"; else echo "not ok $n - $d"; fi
+}
+bundle=$(mktemp -d)
+trap 'rm -rf "$bundle"' EXIT
+"$SM_TOP_SRCDIR/scripts/make-bundle.sh" "$bundle" "$SM" >/dev/null
+set_args() { # set_args JSON-ARRAY: the process args; the rootfs writable
+	python3 - "$bundle/config.json" "$1" <<'PY'
+import json, sys
+c = json.load(open(sys.argv[1]))
+c["process"]["args"] = json.loads(sys.argv[2])
+c["root"]["readonly"] = False
+c["hostname"] = "smbox"
+json.dump(c, open(sys.argv[1], "w"), indent=1)
+PY
+}
+set_args '["sh", "-c", "echo hi > /tmp/x; cat /tmp/x; ls /; cat /hostfile; echo from-guest > /guestfile; hostname; exit 7"]'
+for mode in nodax dax; do
+	rm -f "$bundle/rootfs/guestfile"
+	echo "host-$mode" >"$bundle/rootfs/hostfile"
+	args=()
+	[ $mode = dax ] && args=(--dax 64)
+	out=$("$SM" vm-run --timeout 900 --bundle "$bundle" "${args[@]}" 2>&1)
+	status=$?
+	echo "$out" | sed "s/^/# [$mode] /"
+	check "$mode: the process's exit status 7 comes back" [ $status -eq 7 ]
+	check "$mode: stdout relayed (hi)" grep -qx hi <<<"$out"
+	check "$mode: rootfs listing" bash -c 'grep -qx bin <<<"$0" && grep -qx proc <<<"$0"' "$out"
+	check "$mode: guest reads a host file in the rootfs" grep -qx "host-$mode" <<<"$out"
+	check "$mode: host sees the file the guest wrote" grep -qx from-guest "$bundle/rootfs/guestfile"
+	check "$mode: hostname from config.json" grep -qx smbox <<<"$out"
+done
