@@ -42,14 +42,14 @@ teardown() {
 
 @test "no executable for args[0]: runc's message and exit 127" {
 	python3 -c 'import json,sys; c=json.load(open(sys.argv[1])); c["process"]["args"]=["no-such-program"]; json.dump(c, open(sys.argv[1], "w"))' "$B/config.json"
-	run "$SM" vm-run --bundle "$B"
+	run -127 "$SM" vm-run --bundle "$B"
 	[ "$status" -eq 127 ]
 	[[ "$output" == *'exec: "no-such-program": executable file not found in $PATH'* ]]
 }
 
 @test "args[0] that is a directory is not executable: exit 127" {
 	python3 -c 'import json,sys; c=json.load(open(sys.argv[1])); c["process"]["args"]=["/tmp"]; json.dump(c, open(sys.argv[1], "w"))' "$B/config.json"
-	run "$SM" vm-run --bundle "$B"
+	run -127 "$SM" vm-run --bundle "$B"
 	[ "$status" -eq 127 ]
 }
 
@@ -57,7 +57,7 @@ teardown() {
 	ln -s /usr/bin/env "$B/rootfs/bin/escape"
 	rm -f "$B/rootfs/usr/bin/env"
 	python3 -c 'import json,sys; c=json.load(open(sys.argv[1])); c["process"]["args"]=["/bin/escape"]; json.dump(c, open(sys.argv[1], "w"))' "$B/config.json"
-	run "$SM" vm-run --bundle "$B"
+	run -127 "$SM" vm-run --bundle "$B"
 	[ "$status" -eq 127 ]
 }
 
