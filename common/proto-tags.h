@@ -58,6 +58,8 @@ enum sm_proto_tag {
 	SM_TAG_OOM_SCORE_ADJ = 47, /* u32 holding an int32 (-1000..1000): /proc/self/oom_score_adj */
 	SM_TAG_SECCOMP_BPF = 48,   /* bytes: struct sock_filter[] (8 bytes each, little-endian), <= 4096 */
 	SM_TAG_SECCOMP_FLAGS = 49, /* u32: SECCOMP_FILTER_FLAG_* for seccomp(SECCOMP_SET_MODE_FILTER) */
+	SM_TAG_TERMINAL_HVC = 50,  /* u32 0/1, with TERMINAL: the terminal is the guest's virtio console
+				      /dev/hvc0 (the host relays it), not a pty; no stdio over vsock */
 
 	/* ---- the container: CREATE only ---- */
 	SM_TAG_ROOTFS_TAG = 64,		/* str: the rootfs is the virtio-fs share with this tag, or */

@@ -488,6 +488,34 @@ static void put_device(struct sm_buf *b, const char *path, uint32_t type, uint32
 }
 
 /* runc's default devices, unless linux.devices has the same path; then linux.devices. */
+/* hvc0 (HVC_MAJOR 229, minor 0), the guest's virtio console: the terminal with terminal_hvc. */
+#define HVC0_MAJOR 229
+#define HVC0_MINOR 0
+
+static bool device_given(const struct sm_oci_linux *l, const char *path)
+{
+	for (size_t j = 0; l != NULL && j < l->n_devices; j++) {
+		if (strcmp(l->devices[j].path, path) == 0)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * The terminal's nodes in the container's /dev: /dev/hvc0 so that ttyname() finds the process's
+ * terminal, and /dev/console as runc makes it (the container's terminal, not the guest kernel's).
+ */
+static void put_hvc_devices(struct sm_buf *b, const struct sm_oci_config *cfg)
+{
+	static const char *const paths[] = {"/dev/hvc0", "/dev/console"};
+
+	for (size_t i = 0; i < SM_ARRAY_SIZE(paths); i++) {
+		if (!device_given(cfg->linux_cfg, paths[i]))
+			put_device(b, paths[i], S_IFCHR, HVC0_MAJOR, HVC0_MINOR, 0620, cfg->process->user.uid,
+				   0);
+	}
+}
+
 static void put_devices(struct sm_buf *b, const struct sm_oci_linux *l)
 {
 	static const struct {
@@ -614,9 +642,13 @@ int sm_agent_spec_create(struct sm_buf *b, const struct sm_oci_config *cfg,
 	if (cfg->domainname != NULL && put_str(b, SM_TAG_DOMAINNAME, cfg->domainname, err) < 0)
 		return -1;
 	put_devices(b, l);
+	if (o->terminal_hvc && cfg->process->terminal)
+		put_hvc_devices(b, cfg);
 	if (l != NULL && (put_namespaces(b, l, err) < 0 || put_linux(b, l, err) < 0))
 		return sm_error_prefix(err, "config.json: ");
 	if (sm_agent_spec_process(b, cfg->process, l ? l->seccomp : NULL, err) < 0)
 		return sm_error_prefix(err, "config.json: ");
+	if (o->terminal_hvc && cfg->process->terminal)
+		put_u32(b, SM_TAG_TERMINAL_HVC, 1);
 	return 0;
 }

@@ -31,6 +31,8 @@ struct sm_agent_spec_opts {
 	const char *bundle;
 	/* chroot instead of pivot_root (runc --no-pivot). */
 	bool no_pivot;
+	/* With process.terminal: the terminal is the guest's virtio console (SM_TAG_TERMINAL_HVC). */
+	bool terminal_hvc;
 	/*
 	 * Translate the host source path of a bind mount: return 1 with *tag and *subpath (malloc'd,
 	 * subpath relative, "" for the share's root) when it is reachable as a virtio-fs share, 0 to

@@ -2,11 +2,16 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/openat2.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/ioctl.h>
 #include <sys/syscall.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include "common/cleanup.h"
@@ -80,8 +85,167 @@ static int connect_agent(struct sm_machine *m, const char *sock, int64_t timeout
 	}
 }
 
+/*
+ * process.terminal: the container's terminal is the VM's virtio console on this process's
+ * stdin/stdout, with the host tty (when stdin is one) in raw mode so that the guest's line
+ * discipline alone interprets the keys, and SIGWINCH forwarded as console resizes.
+ */
+struct host_terminal {
+	bool raw;
+	struct termios saved;
+	int fl_out; /* file status flags: the console device makes its fds non-blocking */
+	bool winch_thread;
+	pthread_t thread;
+	sigset_t oldmask;
+	struct sm_sandbox *sb;
+	bool stop; /* atomic */
+	/*
+	 * The console reads the host's input from this pipe, fed from stdin only once the process
+	 * has opened hvc0: Linux's virtio-console drops what arrives before its port is connected.
+	 */
+	int in_pipe[2], stop_pipe[2];
+	bool in_thread;
+	pthread_t in_tid;
+};
+
+static void terminal_size(const struct sm_oci_process *p, uint16_t *cols, uint16_t *rows)
+{
+	struct winsize ws;
+
+	*cols = *rows = 0;
+	if (ioctl(STDIN_FILENO, TIOCGWINSZ, &ws) == 0 || ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0) {
+		*cols = ws.ws_col;
+		*rows = ws.ws_row;
+	}
+	if ((*cols == 0 || *rows == 0) && p->has_console_size && p->console_width <= 0xffff &&
+	    p->console_height <= 0xffff) {
+		*cols = (uint16_t)p->console_width;
+		*rows = (uint16_t)p->console_height;
+	}
+}
+
+/* Before the sandbox exists: block SIGWINCH in every thread (the VMM's inherit the mask). */
+static int terminal_begin(struct host_terminal *t, sm_error_t *err)
+{
+	sigset_t set;
+	int r;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGWINCH);
+	/* First: terminal_end restores this mask whatever failed after. */
+	if ((r = pthread_sigmask(SIG_BLOCK, &set, &t->oldmask)) != 0)
+		return sm_error_set(err, r, "block SIGWINCH");
+	t->fl_out = fcntl(STDOUT_FILENO, F_GETFL);
+	if (pipe2(t->in_pipe, O_CLOEXEC) < 0 || pipe2(t->stop_pipe, O_CLOEXEC) < 0)
+		return sm_error_set(err, errno, "console input pipe");
+	if (isatty(STDIN_FILENO) && tcgetattr(STDIN_FILENO, &t->saved) == 0) {
+		struct termios raw = t->saved;
+		cfmakeraw(&raw);
+		if (tcsetattr(STDIN_FILENO, TCSANOW, &raw) < 0)
+			return sm_error_set(err, errno, "put the terminal in raw mode");
+		t->raw = true;
+	}
+	return 0;
+}
+
+static void *winch_main(void *opaque)
+{
+	struct host_terminal *t = opaque;
+	sigset_t set;
+	int sig;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGWINCH);
+	while (sigwait(&set, &sig) == 0 && !__atomic_load_n(&t->stop, __ATOMIC_ACQUIRE)) {
+		struct winsize ws;
+		if (ioctl(STDIN_FILENO, TIOCGWINSZ, &ws) == 0 || ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0)
+			sm_sandbox_console_set_size(t->sb, ws.ws_col, ws.ws_row);
+	}
+	return NULL;
+}
+
+static void *input_main(void *opaque)
+{
+	struct host_terminal *t = opaque;
+	char buf[4096];
+
+	for (;;) {
+		struct pollfd pfd[2] = {{.fd = STDIN_FILENO, .events = POLLIN},
+					{.fd = t->stop_pipe[0], .events = POLLIN}};
+		ssize_t n;
+
+		if (poll(pfd, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		if (pfd[1].revents)
+			break;
+		n = read(STDIN_FILENO, buf, sizeof(buf));
+		if (n < 0 && (errno == EINTR || errno == EAGAIN))
+			continue;
+		if (n <= 0 || sm_write_all(t->in_pipe[1], buf, (size_t)n) < 0)
+			break;
+	}
+	/* EOF reaches the guest's terminal as the end of the console's input. */
+	close(t->in_pipe[1]);
+	t->in_pipe[1] = -1;
+	return NULL;
+}
+
+/* The process has its terminal: pass the host's input on from now on. */
+static int terminal_start_input(struct host_terminal *t, sm_error_t *err)
+{
+	int r;
+
+	if ((r = pthread_create(&t->in_tid, NULL, input_main, t)) != 0)
+		return sm_error_set(err, r, "console input thread");
+	t->in_thread = true;
+	return 0;
+}
+
+/* Once the sandbox exists: forward SIGWINCH to it. */
+static int terminal_forward_winch(struct host_terminal *t, struct sm_sandbox *sb, sm_error_t *err)
+{
+	int r;
+
+	t->sb = sb;
+	if ((r = pthread_create(&t->thread, NULL, winch_main, t)) != 0)
+		return sm_error_set(err, r, "SIGWINCH thread");
+	t->winch_thread = true;
+	return 0;
+}
+
+/* After the sandbox is destroyed: restore the tty, the fd flags and the signal mask. */
+static void terminal_end(struct host_terminal *t)
+{
+	if (t->winch_thread) {
+		__atomic_store_n(&t->stop, true, __ATOMIC_RELEASE);
+		pthread_kill(t->thread, SIGWINCH);
+		pthread_join(t->thread, NULL);
+	}
+	if (t->in_thread) {
+		if (sm_write_all(t->stop_pipe[1], "x", 1) == 0)
+			pthread_join(t->in_tid, NULL);
+		else
+			pthread_detach(t->in_tid);
+	}
+	for (int i = 0; i < 2; i++) {
+		if (t->in_pipe[i] >= 0)
+			close(t->in_pipe[i]);
+		if (t->stop_pipe[i] >= 0)
+			close(t->stop_pipe[i]);
+	}
+	if (t->raw)
+		tcsetattr(STDIN_FILENO, TCSANOW, &t->saved);
+	if (t->fl_out >= 0)
+		fcntl(STDOUT_FILENO, F_SETFL, t->fl_out);
+	pthread_sigmask(SIG_SETMASK, &t->oldmask, NULL);
+}
+
 static int run_container(struct sm_machine *m, const struct sm_oci_config *cfg, const char *bundle,
-			 const char *sock, bool dax, int64_t timeout_ns, sm_error_t *err)
+			 const char *sock, bool dax, int64_t timeout_ns, struct host_terminal *term,
+			 sm_error_t *err)
 {
 	struct sm_agent_spec_opts opts = {.rootfs_tag = SM_SANDBOX_ROOT_TAG, .bundle = bundle};
 	struct sm_agent_stdio io = {STDIN_FILENO, STDOUT_FILENO, STDERR_FILENO};
@@ -91,6 +255,11 @@ static int run_container(struct sm_machine *m, const struct sm_oci_config *cfg, 
 	uint32_t pid;
 
 	opts.rootfs_dax = dax;
+	if (cfg->process->terminal) {
+		/* The console carries the terminal; nothing of it goes over vsock. */
+		opts.terminal_hvc = true;
+		io = (struct sm_agent_stdio){-1, -1, -1};
+	}
 	if ((r = sm_agent_spec_create(&payload, cfg, &opts, err)) < 0)
 		goto out;
 	if ((r = connect_agent(m, sock, timeout_ns, &fd, err)) < 0)
@@ -99,6 +268,7 @@ static int run_container(struct sm_machine *m, const struct sm_oci_config *cfg, 
 		goto out;
 	if ((r = sm_agent_client_handshake(c, 60000, err)) < 0 ||
 	    (r = sm_agent_client_create(c, 1, &payload, &io, &pid, -1, err)) < 0 ||
+	    (term != NULL && (r = terminal_start_input(term, err)) < 0) ||
 	    (r = sm_agent_client_start(c, 1, -1, err)) < 0 || (r = sm_agent_client_wait(c, 1, &status, -1, err)) < 0)
 		goto out;
 	/* The container is done: stop the guest; its exit status is what matters now. */
@@ -116,6 +286,7 @@ int sm_run_bundle(const char *bundle, struct sm_sandbox_config *sb_cfg, int64_t 
 	cleanup_free char *config_path = sm_xasprintf("%s/config.json", bundle);
 	cleanup_free char *rootfs = NULL, *rootfs_abs = NULL, *tmpdir = NULL, *sock = NULL;
 	struct sm_sandbox *sb = NULL;
+	struct host_terminal term = {.fl_out = -1, .in_pipe = {-1, -1}, .stop_pipe = {-1, -1}};
 	struct sm_machine_result res;
 	char tmpl[] = "/tmp/sm-vm-run-XXXXXX";
 	int r;
@@ -146,13 +317,34 @@ int sm_run_bundle(const char *bundle, struct sm_sandbox_config *sb_cfg, int64_t 
 	sb_cfg->vsock_path = sock;
 	sb_cfg->agent = true;
 	sb_cfg->machine.cmd = NULL;
-	if ((r = sm_sandbox_create(sb_cfg, &sb, err)) < 0 || (r = sm_machine_start(sm_sandbox_machine(sb), err)) < 0)
+	if (cfg->process->terminal) {
+		sb_cfg->console = true;
+		terminal_size(cfg->process, &sb_cfg->console_cols, &sb_cfg->console_rows);
+		if ((r = terminal_begin(&term, err)) < 0)
+			goto out;
+		sb_cfg->console_in_fd = term.in_pipe[0];
+		sb_cfg->console_out_fd = STDOUT_FILENO;
+	}
+	if ((r = sm_sandbox_create(sb_cfg, &sb, err)) < 0)
 		goto out;
-	r = run_container(sm_sandbox_machine(sb), cfg, bundle, sock, sb_cfg->dax_mib > 0, timeout_ns, err);
+	if (cfg->process->terminal && (r = terminal_forward_winch(&term, sb, err)) < 0)
+		goto out;
+	if ((r = sm_machine_start(sm_sandbox_machine(sb), err)) < 0)
+		goto out;
+	r = run_container(sm_sandbox_machine(sb), cfg, bundle, sock, sb_cfg->dax_mib > 0, timeout_ns,
+			  cfg->process->terminal ? &term : NULL, err);
 	if (r >= 0 && sm_machine_wait(sm_sandbox_machine(sb), 20 * 1000000000ll, &res) < 0)
 		sm_vm_stop(sm_machine_vm(sm_sandbox_machine(sb)), SM_VM_STOP_REQUESTED, "agent shut down");
 out:
+	if (term.winch_thread) {
+		__atomic_store_n(&term.stop, true, __ATOMIC_RELEASE);
+		pthread_kill(term.thread, SIGWINCH);
+		pthread_join(term.thread, NULL);
+		term.winch_thread = false;
+	}
 	sm_sandbox_destroy(sb);
+	if (cfg->process->terminal)
+		terminal_end(&term);
 	unlink(sock);
 	rmdir(tmpdir);
 	return r;

@@ -12,7 +12,9 @@
  * agent over vsock, relay this process's stdin/stdout/stderr, and return the container process's
  * exit status (0..255; 128+signal when signalled). A missing executable returns 127 after runc's
  * message on stderr, without booting. sb_cfg->machine carries the kernel, initramfs and VM shape;
- * the rootfs, vsock and agent fields are filled here.
+ * the rootfs, vsock and agent fields are filled here. With process.terminal the process's terminal
+ * is the VM's virtio console (the guest's /dev/hvc0) on this process's stdin/stdout: the host tty
+ * is put in raw mode meanwhile and SIGWINCH becomes a console resize.
  */
 int sm_run_bundle(const char *bundle, struct sm_sandbox_config *sb_cfg, int64_t timeout_ns, sm_error_t *err);
 

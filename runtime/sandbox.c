@@ -8,10 +8,11 @@
 #include "common/util.h"
 #include "runtime/sandbox.h"
 #include "virtiofs/device.h"
+#include "vmm/devices/console.h"
 #include "vmm/devices/vsock.h"
 #include "vmm/virtio/attach.h"
 
-enum { SLOT_ROOTFS = 0, SLOT_VSOCK = 1 };
+enum { SLOT_ROOTFS = 0, SLOT_VSOCK = 1, SLOT_CONSOLE = 2 };
 
 struct sm_sandbox {
 	struct sm_machine *machine;
@@ -19,6 +20,8 @@ struct sm_sandbox {
 	struct sm_virtio_attached *rootfs_slot;
 	struct sm_vsock *vsock;
 	struct sm_virtio_attached *vsock_slot;
+	struct sm_console *console;
+	struct sm_virtio_attached *console_slot;
 };
 
 static int add_rootfs(struct sm_sandbox *sb, const struct sm_sandbox_config *cfg, sm_error_t *err)
@@ -78,6 +81,22 @@ static int add_vsock(struct sm_sandbox *sb, const struct sm_sandbox_config *cfg,
 	return sm_virtio_attach_finish(sb->vsock_slot, sm_vsock_virtio(sb->vsock), NULL, 0, NULL, err);
 }
 
+static int add_console(struct sm_sandbox *sb, const struct sm_sandbox_config *cfg, sm_error_t *err)
+{
+	struct sm_console_config cc = {.in_fd = cfg->console_in_fd,
+				       .out_fd = cfg->console_out_fd,
+				       .cols = cfg->console_cols,
+				       .rows = cfg->console_rows};
+	struct sm_virtio_mmio_config mc;
+	int r;
+
+	if ((r = sm_virtio_attach_prepare(sb->machine, SLOT_CONSOLE, &sb->console_slot, &mc, err)) < 0)
+		return r;
+	if ((r = sm_console_new(&cc, &mc, &sb->console, err)) < 0)
+		return sm_error_prefix(err, "console: ");
+	return sm_virtio_attach_finish(sb->console_slot, sm_console_virtio(sb->console), NULL, 0, NULL, err);
+}
+
 int sm_sandbox_create(const struct sm_sandbox_config *cfg, struct sm_sandbox **out, sm_error_t *err)
 {
 	struct sm_sandbox *sb = sm_xcalloc(1, sizeof(*sb));
@@ -88,6 +107,8 @@ int sm_sandbox_create(const struct sm_sandbox_config *cfg, struct sm_sandbox **o
 	if (cfg->rootfs != NULL && (r = add_rootfs(sb, cfg, err)) < 0)
 		goto fail;
 	if (cfg->vsock_path != NULL && (r = add_vsock(sb, cfg, err)) < 0)
+		goto fail;
+	if (cfg->console && (r = add_console(sb, cfg, err)) < 0)
 		goto fail;
 	if (cfg->agent && (r = sm_machine_add_kernel_param(sb->machine, "sm.agent", err)) < 0)
 		goto fail;
@@ -103,6 +124,12 @@ struct sm_machine *sm_sandbox_machine(struct sm_sandbox *sb)
 	return sb->machine;
 }
 
+void sm_sandbox_console_set_size(struct sm_sandbox *sb, uint16_t cols, uint16_t rows)
+{
+	if (sb->console != NULL)
+		sm_console_set_size(sb->console, cols, rows);
+}
+
 void sm_sandbox_destroy(struct sm_sandbox *sb)
 {
 	if (sb == NULL)
@@ -114,6 +141,11 @@ void sm_sandbox_destroy(struct sm_sandbox *sb)
 		sm_virtio_attached_release(sb->vsock_slot);
 	sm_virtio_detach(sb->vsock_slot);
 	sm_vsock_free(sb->vsock);
+	/* The console created its own transport: forget it in the slot, the device frees it. */
+	if (sb->console_slot != NULL)
+		sm_virtio_attached_release(sb->console_slot);
+	sm_virtio_detach(sb->console_slot);
+	sm_console_free(sb->console);
 	/* The virtio-fs workers use the transport: stop them before the transport goes. */
 	sm_virtiofs_dev_free(sb->rootfs);
 	sm_virtio_detach(sb->rootfs_slot);

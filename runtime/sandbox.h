@@ -12,7 +12,8 @@
  * A container's microVM: the machine (vmm/machine.h) plus the container's devices: the rootfs as
  * a virtio-fs share (tag "sm-root", with a DAX window when dax_mib > 0) and the agent channel as
  * virtio-vsock exposed on the host at vsock_path. The guest init learns where things are from
- * kernel parameters (sm.root=, sm.rootopts=, sm.agent).
+ * kernel parameters (sm.root=, sm.rootopts=, sm.agent). Optionally a virtio-console (hvc0) relaying
+ * host fds, for the container's terminal.
  */
 
 #define SM_SANDBOX_ROOT_TAG "sm-root"
@@ -25,6 +26,11 @@ struct sm_sandbox_config {
 	uint64_t dax_mib;       /* DAX window size in MiB (multiple of 2), 0 for none */
 	const char *vsock_path; /* host Unix socket of the guest's vsock, or NULL for no vsock */
 	bool agent;             /* tell the guest init to run the agent (sm.agent) */
+	/* A virtio-console (the guest's /dev/hvc0) on these host fds (-1: none), e.g. for the
+	 * terminal of a `process.terminal` container; cols x rows is its initial size (0: unknown). */
+	bool console;
+	int console_in_fd, console_out_fd;
+	uint16_t console_cols, console_rows;
 };
 
 struct sm_sandbox;
@@ -37,6 +43,12 @@ int sm_sandbox_create(const struct sm_sandbox_config *cfg, struct sm_sandbox **o
 
 /* The machine, for sm_machine_start/wait and its results. */
 struct sm_machine *sm_sandbox_machine(struct sm_sandbox *sb);
+
+/*
+ * Set the size of the console (on the host terminal's SIGWINCH); the guest resizes hvc0 and
+ * signals its foreground process group. No-op without a console. Any thread.
+ */
+void sm_sandbox_console_set_size(struct sm_sandbox *sb, uint16_t cols, uint16_t rows);
 
 /* Stop the VM if it runs, stop the devices, free everything (the vsock socket is unlinked). */
 void sm_sandbox_destroy(struct sm_sandbox *sb);

@@ -212,6 +212,47 @@ static int setup_pty(const struct sm_agent_process *p, int *master_out, sm_error
 	return 0;
 }
 
+/*
+ * The guest's virtio console as the process's terminal (SM_TAG_TERMINAL_HVC): the host relays
+ * it, so the agent has nothing to relay. hvc_fd was opened before the container's root replaced
+ * the agent's /dev; the container's own node (the host sends one) is preferred, as ttyname()
+ * resolves /proc/self/fd/0 in the container. Cooked mode with output post-processing, as a
+ * freshly opened terminal.
+ */
+static int setup_hvc(const struct sm_agent_process *p, int early_fd, sm_error_t *err)
+{
+	cleanup_close int own = open(SM_AGENT_HVC_PATH, O_RDWR | O_NOCTTY | O_CLOEXEC);
+	int hvc_fd = own >= 0 ? own : early_fd;
+	struct termios t;
+
+	if (tcgetattr(hvc_fd, &t) < 0)
+		return sm_error_set(err, errno, "terminal: tcgetattr " SM_AGENT_HVC_PATH);
+	t.c_iflag |= ICRNL | IXON | IUTF8;
+	t.c_iflag &= ~(tcflag_t)(INLCR | IGNCR);
+	t.c_oflag |= OPOST | ONLCR;
+	t.c_lflag |= ISIG | ICANON | ECHO | ECHOE | ECHOK | IEXTEN | ECHOCTL | ECHOKE;
+	if (tcsetattr(hvc_fd, TCSANOW, &t) < 0)
+		return sm_error_set(err, errno, "terminal: tcsetattr " SM_AGENT_HVC_PATH);
+	if (p->rows && p->cols) {
+		struct winsize ws = {.ws_row = (unsigned short)p->rows, .ws_col = (unsigned short)p->cols};
+		if (ioctl(hvc_fd, TIOCSWINSZ, &ws) < 0)
+			return sm_error_set(err, errno, "terminal: set the size of " SM_AGENT_HVC_PATH);
+	}
+	/* 1: take it over should an earlier process of this guest still hold it. */
+	if (ioctl(hvc_fd, TIOCSCTTY, 1) < 0)
+		return sm_error_set(err, errno, "terminal: make " SM_AGENT_HVC_PATH " the controlling tty");
+	for (int i = 0; i < 3; i++) {
+		if (dup2(hvc_fd, i) < 0)
+			return sm_error_set(err, errno, "terminal: dup2 to fd %d", i);
+	}
+	return 0;
+}
+
+static int setup_terminal(const struct sm_agent_process *p, int hvc_fd, int *master, sm_error_t *err)
+{
+	return p->terminal_hvc ? setup_hvc(p, hvc_fd, err) : setup_pty(p, master, err);
+}
+
 /* The home directory of uid in the container's /etc/passwd, or "/". */
 static char *home_of(uint32_t uid)
 {
@@ -321,6 +362,7 @@ static int set_user_and_caps(const struct sm_agent_process *p, sm_error_t *err)
 static int child_setup(const struct sm_agent_child_args *a, int *master, sm_error_t *err)
 {
 	const struct sm_agent_process *p = a->proc;
+	cleanup_close int hvc_fd = -1;
 	int cwd_errno;
 
 	if (setsid() < 0)
@@ -333,13 +375,18 @@ static int child_setup(const struct sm_agent_child_args *a, int *master, sm_erro
 		for (int fd = 3; fd < 1024; fd++)
 			fcntl(fd, F_SETFD, FD_CLOEXEC);
 	}
+	if (p->terminal && p->terminal_hvc) {
+		hvc_fd = open(SM_AGENT_HVC_PATH, O_RDWR | O_NOCTTY | O_CLOEXEC);
+		if (hvc_fd < 0)
+			return sm_error_set(err, errno, "terminal: open " SM_AGENT_HVC_PATH);
+	}
 	if (a->ctr != NULL) {
 		if (sm_agent_setup_container(a->ctr, a->staging_dir, err) < 0)
 			return -1;
 	} else if (enter_container(a, err) < 0) {
 		return -1;
 	}
-	if (p->terminal ? setup_pty(p, master, err) < 0 : setup_stdio(a, err) < 0)
+	if (p->terminal ? setup_terminal(p, hvc_fd, master, err) < 0 : setup_stdio(a, err) < 0)
 		return -1;
 	/* After the setup (a low RLIMIT_NOFILE must not break it), before the capabilities go. */
 	for (size_t i = 0; i < p->n_rlimits; i++) {

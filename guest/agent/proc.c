@@ -259,7 +259,7 @@ static void setup_failed(struct sm_agent *a, struct agent_proc *p, int code, con
 
 static void setup_succeeded(struct sm_agent *a, struct agent_proc *p, int master)
 {
-	if (p->terminal) {
+	if (p->terminal && master >= 0) {
 		p->in_fd = master;
 		p->out_fd = fcntl(master, F_DUPFD_CLOEXEC, 3);
 		set_nonblock(master);

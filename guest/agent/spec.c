@@ -168,6 +168,8 @@ static int process_field(struct sm_agent_process *p, uint16_t tag, const uint8_t
 		return 0;
 	case SM_TAG_TERMINAL:
 		return get_bool(val, len, tag, "terminal", &p->terminal, err);
+	case SM_TAG_TERMINAL_HVC:
+		return get_bool(val, len, tag, "terminal on hvc0", &p->terminal_hvc, err);
 	case SM_TAG_ROWS:
 		return get_u32(val, len, tag, "rows", &p->rows, err);
 	case SM_TAG_COLS:

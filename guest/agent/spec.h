@@ -39,6 +39,7 @@ struct sm_agent_process {
 	size_t n_gids;
 	uint32_t umask; /* 022 unless given */
 	bool terminal;
+	bool terminal_hvc; /* with terminal: /dev/hvc0 is the terminal (no pty, no stdio relay) */
 	uint32_t rows, cols;
 	bool has_caps;
 	uint64_t caps[SM_AGENT_CAP_NSETS];

@@ -3,15 +3,8 @@
 # check that its output and its exit status come back. (One boot: it takes long where the host
 # has no VT-x/AMD-V.)
 set -u
-SM="$SM_TOP_BUILDDIR/sm-runtime"
-if [ ! -s "$SM_TOP_BUILDDIR/guest/kernel.path" ]; then
-	echo "1..0 # SKIP guest kernel not built: run make guest-kernel"
-	exit 0
-fi
-if [ ! -r /dev/kvm ] || [ ! -w /dev/kvm ]; then
-	echo "1..0 # SKIP /dev/kvm is not accessible to this user"
-	exit 0
-fi
+. "$SM_TOP_SRCDIR/tests/e2e/lib.sh"
+e2e_require_guest
 echo "1..4"
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT

@@ -2,22 +2,9 @@
 # End to end: `sm-runtime vm-run --bundle` runs an OCI bundle's process in a microVM through the
 # guest agent, with the busybox rootfs served by virtio-fs, once without and once with DAX.
 set -u
-SM="$SM_TOP_BUILDDIR/sm-runtime"
-if [ ! -s "$SM_TOP_BUILDDIR/guest/kernel.path" ]; then
-	echo "1..0 # SKIP guest kernel not built: run make guest-kernel"
-	exit 0
-fi
-if [ ! -w /dev/kvm ]; then
-	echo "1..0 # SKIP /dev/kvm is not accessible to this user"
-	exit 0
-fi
+. "$SM_TOP_SRCDIR/tests/e2e/lib.sh"
+e2e_require_guest
 echo "1..12"
-n=0
-check() { # check DESCRIPTION COMMAND...
-	local d=$1; shift
-	n=$((n + 1))
-	if "$@"; then echo "ok $n - $d"; else echo "not ok $n - $d"; fi
-}
 bundle=$(mktemp -d)
 trap 'rm -rf "$bundle"' EXIT
 "$SM_TOP_SRCDIR/scripts/make-bundle.sh" "$bundle" "$SM" >/dev/null

@@ -3,22 +3,9 @@
 # without a DAX window: it reads host files, writes files the host sees, runs a program from the
 # share, mmaps a file shared and writes through the mapping, and walks many small files.
 set -u
-SM="$SM_TOP_BUILDDIR/sm-runtime"
-if [ ! -s "$SM_TOP_BUILDDIR/guest/kernel.path" ]; then
-	echo "1..0 # SKIP guest kernel not built: run make guest-kernel"
-	exit 0
-fi
-if [ ! -w /dev/kvm ]; then
-	echo "1..0 # SKIP /dev/kvm is not accessible to this user"
-	exit 0
-fi
+. "$SM_TOP_SRCDIR/tests/e2e/lib.sh"
+e2e_require_guest
 echo "1..14"
-n=0
-check() { # check DESCRIPTION COMMAND...
-	local d=$1; shift
-	n=$((n + 1))
-	if "$@"; then echo "ok $n - $d"; else echo "not ok $n - $d"; fi
-}
 share=$(mktemp -d)
 trap 'rm -rf "$share"' EXIT
 mkdir -p "$share/bin" "$share/many"
