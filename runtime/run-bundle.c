@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/ioctl.h>
+#include <sys/signalfd.h>
 #include <sys/syscall.h>
 #include <termios.h>
 #include <unistd.h>
@@ -243,9 +244,32 @@ static void terminal_end(struct host_terminal *t)
 	pthread_sigmask(SIG_SETMASK, &t->oldmask, NULL);
 }
 
+/* Signals vm-run passes on to the container process, as runc run does without a terminal. */
+static const int forwarded_signals[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2};
+
+/* Wait for the process of stream 1 to exit, forwarding the signals read from sfd to it. */
+static int wait_forwarding(struct sm_agent_client *c, int sfd, int *status, sm_error_t *err)
+{
+	int r;
+
+	while (!sm_agent_client_exited(c, 1, status)) {
+		struct pollfd p[2] = {{sm_agent_client_fd(c), POLLIN, 0}, {sfd, POLLIN, 0}};
+		struct signalfd_siginfo si;
+
+		if (poll(p, sfd >= 0 ? 2 : 1, 1000) < 0 && errno != EINTR)
+			return sm_error_set(err, errno, "poll");
+		if (sfd >= 0 && (p[1].revents & POLLIN) && read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si))
+			(void)sm_agent_client_signal(c, 1, (int)si.ssi_signo, false, 5000, NULL);
+		if ((r = sm_agent_client_step(c, 0, err)) < 0)
+			return r;
+	}
+	sm_agent_client_release(c, 1);
+	return 0;
+}
+
 static int run_container(struct sm_machine *m, const struct sm_oci_config *cfg, const char *bundle,
 			 const char *sock, bool dax, int64_t timeout_ns, struct host_terminal *term,
-			 sm_error_t *err)
+			 int sfd, sm_error_t *err)
 {
 	struct sm_agent_spec_opts opts = {.rootfs_tag = SM_SANDBOX_ROOT_TAG, .bundle = bundle};
 	struct sm_agent_stdio io = {STDIN_FILENO, STDOUT_FILENO, STDERR_FILENO};
@@ -269,7 +293,7 @@ static int run_container(struct sm_machine *m, const struct sm_oci_config *cfg, 
 	if ((r = sm_agent_client_handshake(c, 60000, err)) < 0 ||
 	    (r = sm_agent_client_create(c, 1, &payload, &io, &pid, -1, err)) < 0 ||
 	    (term != NULL && (r = terminal_start_input(term, err)) < 0) ||
-	    (r = sm_agent_client_start(c, 1, -1, err)) < 0 || (r = sm_agent_client_wait(c, 1, &status, -1, err)) < 0)
+	    (r = sm_agent_client_start(c, 1, -1, err)) < 0 || (r = wait_forwarding(c, sfd, &status, err)) < 0)
 		goto out;
 	/* The container is done: stop the guest; its exit status is what matters now. */
 	(void)sm_agent_client_shutdown(c, 10000, NULL);
@@ -289,6 +313,8 @@ int sm_run_bundle(const char *bundle, struct sm_sandbox_config *sb_cfg, int64_t 
 	struct host_terminal term = {.fl_out = -1, .in_pipe = {-1, -1}, .stop_pipe = {-1, -1}};
 	struct sm_machine_result res;
 	char tmpl[] = "/tmp/sm-vm-run-XXXXXX";
+	cleanup_close int sfd = -1;
+	sigset_t fwd, oldmask;
 	int r;
 
 	if ((r = sm_oci_config_load(config_path, SM_OCI_PARSE_REQUIRE_PROCESS, &cfg, err)) < 0)
@@ -317,6 +343,12 @@ int sm_run_bundle(const char *bundle, struct sm_sandbox_config *sb_cfg, int64_t 
 	sb_cfg->vsock_path = sock;
 	sb_cfg->agent = true;
 	sb_cfg->machine.cmd = NULL;
+	/* Blocked before the VMM's threads exist, so only the signalfd sees them. */
+	sigemptyset(&fwd);
+	for (size_t i = 0; i < SM_ARRAY_SIZE(forwarded_signals); i++)
+		sigaddset(&fwd, forwarded_signals[i]);
+	pthread_sigmask(SIG_BLOCK, &fwd, &oldmask);
+	sfd = signalfd(-1, &fwd, SFD_CLOEXEC | SFD_NONBLOCK);
 	if (cfg->process->terminal) {
 		sb_cfg->console = true;
 		terminal_size(cfg->process, &sb_cfg->console_cols, &sb_cfg->console_rows);
@@ -332,7 +364,7 @@ int sm_run_bundle(const char *bundle, struct sm_sandbox_config *sb_cfg, int64_t 
 	if ((r = sm_machine_start(sm_sandbox_machine(sb), err)) < 0)
 		goto out;
 	r = run_container(sm_sandbox_machine(sb), cfg, bundle, sock, sb_cfg->dax_mib > 0, timeout_ns,
-			  cfg->process->terminal ? &term : NULL, err);
+			  cfg->process->terminal ? &term : NULL, sfd, err);
 	if (r >= 0 && sm_machine_wait(sm_sandbox_machine(sb), 20 * 1000000000ll, &res) < 0)
 		sm_vm_stop(sm_machine_vm(sm_sandbox_machine(sb)), SM_VM_STOP_REQUESTED, "agent shut down");
 out:
@@ -345,6 +377,7 @@ out:
 	sm_sandbox_destroy(sb);
 	if (cfg->process->terminal)
 		terminal_end(&term);
+	pthread_sigmask(SIG_SETMASK, &oldmask, NULL);
 	unlink(sock);
 	rmdir(tmpdir);
 	return r;

@@ -4,7 +4,7 @@
 set -u
 . "$SM_TOP_SRCDIR/tests/e2e/lib.sh"
 e2e_require_guest
-echo "1..12"
+echo "1..14"
 bundle=$(mktemp -d)
 trap 'rm -rf "$bundle"' EXIT
 "$SM_TOP_SRCDIR/scripts/make-bundle.sh" "$bundle" "$SM" >/dev/null
@@ -34,3 +34,21 @@ for mode in nodax dax; do
 	check "$mode: host sees the file the guest wrote" grep -qx from-guest "$bundle/rootfs/guestfile"
 	check "$mode: hostname from config.json" grep -qx smbox <<<"$out"
 done
+
+# A signal to vm-run reaches the container's process: SIGTERM runs its trap, whose status comes back.
+set_args '["sh", "-c", "trap \"echo got-term; exit 9\" TERM; echo waiting; while :; do sleep 1; done"]'
+out_file=$(mktemp)
+"$SM" vm-run --timeout 900 --bundle "$bundle" >"$out_file" 2>&1 &
+pid=$!
+for _ in $(seq 1 900); do
+	grep -qx waiting "$out_file" && break
+	kill -0 $pid 2>/dev/null || break
+	sleep 1
+done
+kill -TERM $pid
+wait $pid
+status=$?
+sed 's/^/# [signal] /' "$out_file"
+check "SIGTERM to vm-run is forwarded: the trap's status 9 comes back" [ $status -eq 9 ]
+check "the container's trap ran" grep -qx got-term "$out_file"
+rm -f "$out_file"
