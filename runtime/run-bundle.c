@@ -268,7 +268,7 @@ static int wait_forwarding(struct sm_agent_client *c, int sfd, int *status, sm_e
 }
 
 static int run_container(struct sm_machine *m, const struct sm_oci_config *cfg, const char *bundle,
-			 const char *sock, bool dax, int64_t timeout_ns, struct host_terminal *term,
+			 const char *sock, struct sm_bind_shares *binds, bool dax, int64_t timeout_ns, struct host_terminal *term,
 			 int sfd, sm_error_t *err)
 {
 	struct sm_agent_spec_opts opts = {.rootfs_tag = SM_SANDBOX_ROOT_TAG, .bundle = bundle};
@@ -279,6 +279,8 @@ static int run_container(struct sm_machine *m, const struct sm_oci_config *cfg, 
 	uint32_t pid;
 
 	opts.rootfs_dax = dax;
+	opts.map_bind_source = sm_bind_shares_map;
+	opts.opaque = binds;
 	if (cfg->process->terminal) {
 		/* The console carries the terminal; nothing of it goes over vsock. */
 		opts.terminal_hvc = true;
@@ -310,6 +312,7 @@ int sm_run_bundle(const char *bundle, struct sm_sandbox_config *sb_cfg, int64_t 
 	cleanup_free char *config_path = sm_xasprintf("%s/config.json", bundle);
 	cleanup_free char *rootfs = NULL, *rootfs_abs = NULL, *tmpdir = NULL, *sock = NULL;
 	struct sm_sandbox *sb = NULL;
+	struct sm_bind_shares binds = {0};
 	struct host_terminal term = {.fl_out = -1, .in_pipe = {-1, -1}, .stop_pipe = {-1, -1}};
 	struct sm_machine_result res;
 	char tmpl[] = "/tmp/sm-vm-run-XXXXXX";
@@ -334,14 +337,19 @@ int sm_run_bundle(const char *bundle, struct sm_sandbox_config *sb_cfg, int64_t 
 	}
 	if (r < 0)
 		return r;
-	if (mkdtemp(tmpl) == NULL)
+	if ((r = sm_bind_shares_plan(cfg, bundle, rootfs_abs, SM_SANDBOX_ROOT_TAG, &binds, err)) < 0)
+		return sm_error_prefix(err, "bundle `%s`: ", bundle);
+	if (mkdtemp(tmpl) == NULL) {
+		sm_bind_shares_clear(&binds);
 		return sm_error_set(err, errno, "mkdtemp `%s`", tmpl);
+	}
 	tmpdir = sm_xstrdup(tmpl);
 	sock = sm_xasprintf("%s/vsock.sock", tmpdir);
 	sb_cfg->rootfs = rootfs_abs;
 	sb_cfg->rootfs_readonly = cfg->root->readonly;
 	sb_cfg->vsock_path = sock;
 	sb_cfg->agent = true;
+	sb_cfg->binds = &binds;
 	sb_cfg->machine.cmd = NULL;
 	/* Blocked before the VMM's threads exist, so only the signalfd sees them. */
 	sigemptyset(&fwd);
@@ -363,7 +371,7 @@ int sm_run_bundle(const char *bundle, struct sm_sandbox_config *sb_cfg, int64_t 
 		goto out;
 	if ((r = sm_machine_start(sm_sandbox_machine(sb), err)) < 0)
 		goto out;
-	r = run_container(sm_sandbox_machine(sb), cfg, bundle, sock, sb_cfg->dax_mib > 0, timeout_ns,
+	r = run_container(sm_sandbox_machine(sb), cfg, bundle, sock, &binds, sb_cfg->dax_mib > 0, timeout_ns,
 			  cfg->process->terminal ? &term : NULL, sfd, err);
 	if (r >= 0 && sm_machine_wait(sm_sandbox_machine(sb), 20 * 1000000000ll, &res) < 0)
 		sm_vm_stop(sm_machine_vm(sm_sandbox_machine(sb)), SM_VM_STOP_REQUESTED, "agent shut down");
@@ -380,5 +388,6 @@ out:
 	pthread_sigmask(SIG_SETMASK, &oldmask, NULL);
 	unlink(sock);
 	rmdir(tmpdir);
+	sm_bind_shares_clear(&binds);
 	return r;
 }

@@ -22,6 +22,9 @@ struct sm_sandbox {
 	struct sm_virtio_attached *vsock_slot;
 	struct sm_console *console;
 	struct sm_virtio_attached *console_slot;
+	size_t n_binds;
+	struct sm_virtiofs_dev *binds[SM_BIND_SHARES_MAX];
+	struct sm_virtio_attached *bind_slots[SM_BIND_SHARES_MAX];
 };
 
 static int add_rootfs(struct sm_sandbox *sb, const struct sm_sandbox_config *cfg, sm_error_t *err)
@@ -68,6 +71,25 @@ static int add_rootfs(struct sm_sandbox *sb, const struct sm_sandbox_config *cfg
 	return r;
 }
 
+/* One bind share: the same device as the rootfs, without DAX (binds are rarely executed from). */
+static int add_bind(struct sm_sandbox *sb, const struct sm_bind_share *b, sm_error_t *err)
+{
+	unsigned int slot = SM_BIND_SHARES_FIRST_SLOT + (unsigned int)sb->n_binds;
+	struct sm_virtiofs_dev_config fc;
+	struct sm_virtiofs_dev *dev;
+	int r;
+
+	sm_virtiofs_dev_config_init(&fc);
+	fc.fuse.root = b->host_dir;
+	fc.fuse.readonly = b->readonly;
+	fc.tag = b->tag;
+	if ((r = sm_virtiofs_dev_new(&fc, &dev, err)) < 0)
+		return sm_error_prefix(err, "bind share `%s`: ", b->host_dir);
+	sb->binds[sb->n_binds++] = dev;
+	return sm_virtio_attach(sb->machine, slot, sm_virtiofs_dev_ops(dev), sm_virtiofs_dev_priv(dev), NULL,
+				&sb->bind_slots[sb->n_binds - 1], err);
+}
+
 static int add_vsock(struct sm_sandbox *sb, const struct sm_sandbox_config *cfg, sm_error_t *err)
 {
 	struct sm_vsock_config vc = {.uds_path = cfg->vsock_path, .guest_cid = SM_SANDBOX_GUEST_CID};
@@ -110,6 +132,9 @@ int sm_sandbox_create(const struct sm_sandbox_config *cfg, struct sm_sandbox **o
 		goto fail;
 	if (cfg->console && (r = add_console(sb, cfg, err)) < 0)
 		goto fail;
+	for (size_t i = 0; cfg->binds != NULL && i < cfg->binds->n; i++)
+		if ((r = add_bind(sb, &cfg->binds->v[i], err)) < 0)
+			goto fail;
 	if (cfg->agent && (r = sm_machine_add_kernel_param(sb->machine, "sm.agent", err)) < 0)
 		goto fail;
 	*out = sb;
@@ -149,6 +174,10 @@ void sm_sandbox_destroy(struct sm_sandbox *sb)
 	/* The virtio-fs workers use the transport: stop them before the transport goes. */
 	sm_virtiofs_dev_free(sb->rootfs);
 	sm_virtio_detach(sb->rootfs_slot);
+	for (size_t i = 0; i < sb->n_binds; i++) {
+		sm_virtiofs_dev_free(sb->binds[i]);
+		sm_virtio_detach(sb->bind_slots[i]);
+	}
 	sm_machine_destroy(sb->machine);
 	free(sb);
 }

@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "common/error.h"
+#include "runtime/bind-shares.h"
 #include "vmm/machine.h"
 
 /*
@@ -28,6 +29,8 @@ struct sm_sandbox_config {
 	bool agent;             /* tell the guest init to run the agent (sm.agent) */
 	/* A virtio-console (the guest's /dev/hvc0) on these host fds (-1: none), e.g. for the
 	 * terminal of a `process.terminal` container; cols x rows is its initial size (0: unknown). */
+	/* Extra virtio-fs shares for bind mounts of host paths (slots 3..7, no DAX), or NULL. */
+	const struct sm_bind_shares *binds;
 	bool console;
 	int console_in_fd, console_out_fd;
 	uint16_t console_cols, console_rows;

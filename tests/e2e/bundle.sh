@@ -4,23 +4,36 @@
 set -u
 . "$SM_TOP_SRCDIR/tests/e2e/lib.sh"
 e2e_require_guest
-echo "1..14"
+echo "1..24"
 bundle=$(mktemp -d)
-trap 'rm -rf "$bundle"' EXIT
+hostdir=$(mktemp -d)
+trap 'rm -rf "$bundle" "$hostdir"' EXIT
 "$SM_TOP_SRCDIR/scripts/make-bundle.sh" "$bundle" "$SM" >/dev/null
 set_args() { # set_args JSON-ARRAY: the process args; the rootfs writable
-	python3 - "$bundle/config.json" "$1" <<'PY'
+	python3 - "$bundle/config.json" "$1" "$hostdir" <<'PY'
 import json, sys
 c = json.load(open(sys.argv[1]))
 c["process"]["args"] = json.loads(sys.argv[2])
 c["root"]["readonly"] = False
 c["hostname"] = "smbox"
+# Bind mounts of host paths: a directory (rw), a file (ro), a directory inside the rootfs, a device.
+hostdir = sys.argv[3]
+c["mounts"] += [
+    {"destination": "/mnt/hostdir", "type": "bind", "source": hostdir + "/dir", "options": ["rbind", "rw"]},
+    {"destination": "/etc/bound-file", "type": "bind", "source": hostdir + "/file", "options": ["bind", "ro"]},
+    {"destination": "/srv", "type": "bind", "source": "rootfs/inroot", "options": ["bind"]},
+    {"destination": "/dev/bound-null", "type": "bind", "source": "/dev/null", "options": ["bind"]},
+]
 json.dump(c, open(sys.argv[1], "w"), indent=1)
 PY
 }
-set_args '["sh", "-c", "echo hi > /tmp/x; cat /tmp/x; ls /; cat /hostfile; echo from-guest > /guestfile; hostname; exit 7"]'
+mkdir -p "$hostdir/dir" "$bundle/rootfs/inroot"
+echo in-dir >"$hostdir/dir/in-dir"
+echo bound-file >"$hostdir/file"
+echo in-root >"$bundle/rootfs/inroot/f"
+set_args '["sh", "-c", "echo hi > /tmp/x; cat /tmp/x; ls /; cat /hostfile; echo from-guest > /guestfile; hostname; cat /mnt/hostdir/in-dir; echo guest-wrote > /mnt/hostdir/out; cat /etc/bound-file; echo x 2>/dev/null > /etc/bound-file || echo ro-refused; cat /srv/f; echo null-ok > /dev/bound-null && echo null-written; exit 7"]'
 for mode in nodax dax; do
-	rm -f "$bundle/rootfs/guestfile"
+	rm -f "$bundle/rootfs/guestfile" "$hostdir/dir/out"
 	echo "host-$mode" >"$bundle/rootfs/hostfile"
 	args=()
 	[ $mode = dax ] && args=(--dax 64)
@@ -33,6 +46,14 @@ for mode in nodax dax; do
 	check "$mode: guest reads a host file in the rootfs" grep -qx "host-$mode" <<<"$out"
 	check "$mode: host sees the file the guest wrote" grep -qx from-guest "$bundle/rootfs/guestfile"
 	check "$mode: hostname from config.json" grep -qx smbox <<<"$out"
+	check "$mode: bind-mounted host directory readable" grep -qx in-dir <<<"$out"
+	check "$mode: host sees what the guest wrote into the bind-mounted directory" \
+		grep -qx guest-wrote "$hostdir/dir/out"
+	check "$mode: read-only bind-mounted host file readable, writes refused" \
+		bash -c 'grep -qx bound-file <<<"$0" && grep -qx ro-refused <<<"$0"' "$out"
+	check "$mode: bind of a rootfs directory and of /dev/null" \
+		bash -c 'grep -qx in-root <<<"$0" && grep -qx null-written <<<"$0"' "$out"
+	check "$mode: the ro bind file is unchanged on the host" grep -qx bound-file "$hostdir/file"
 done
 
 # A signal to vm-run reaches the container's process: SIGTERM runs its trap, whose status comes back.
