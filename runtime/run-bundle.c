@@ -20,6 +20,7 @@
 #include "oci/config.h"
 #include "runtime/agent-client.h"
 #include "runtime/agent-spec.h"
+#include "runtime/confine.h"
 #include "runtime/run-bundle.h"
 
 #define AGENT_PORT 1024
@@ -365,11 +366,16 @@ int sm_run_bundle(const char *bundle, struct sm_sandbox_config *sb_cfg, int64_t 
 		sb_cfg->console_in_fd = term.in_pipe[0];
 		sb_cfg->console_out_fd = STDOUT_FILENO;
 	}
+	/* Before the VMM's threads exist: they inherit the reduced capabilities. */
+	if ((r = sm_confine_caps(err)) < 0)
+		goto out;
 	if ((r = sm_sandbox_create(sb_cfg, &sb, err)) < 0)
 		goto out;
 	if (cfg->process->terminal && (r = terminal_forward_winch(&term, sb, err)) < 0)
 		goto out;
 	if ((r = sm_machine_start(sm_sandbox_machine(sb), err)) < 0)
+		goto out;
+	if ((r = sm_confine_seccomp(&(struct sm_confine_opts){.debug = sb_cfg->machine.debug}, err)) < 0)
 		goto out;
 	r = run_container(sm_sandbox_machine(sb), cfg, bundle, sock, &binds, sb_cfg->dax_mib > 0, timeout_ns,
 			  cfg->process->terminal ? &term : NULL, sfd, err);
