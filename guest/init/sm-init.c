@@ -32,6 +32,7 @@
 #include "common/cleanup.h"
 #include "common/error.h"
 #include "guest/init/cmdline.h"
+#include "common/proto-tags.h"
 #include "guest/agent/agent.h"
 #include "guest/init/control.h"
 
@@ -260,7 +261,7 @@ int main(void)
 	static char cmdline[CMDLINE_MAX];
 	struct init_request req = {NULL, false, false};
 	sm_error_t err = SM_ERROR_INIT, parse_err = SM_ERROR_INIT;
-	int ctl, status, parsed;
+	int ctl, status, parsed, listen_fd = -1;
 	pid_t child;
 
 	mount_basic();
@@ -283,12 +284,20 @@ int main(void)
 	}
 	if (parsed < 0)
 		finish(ctl, STATUS_CANNOT_RUN);
+	/*
+	 * The agent listens before SM-READY, so that READY means "the host can connect now": a
+	 * template snapshot taken at that point restores into a guest that accepts at once.
+	 */
+	if (req.agent && req.cmd == NULL && (listen_fd = sm_agent_listen_vsock(SM_AGENT_PORT, &err)) < 0) {
+		say("%s", err.msg);
+		finish(ctl, STATUS_CANNOT_RUN);
+	}
 	if (ctl >= 0 && sm_control_ready(ctl, &err) < 0) {
 		say("%s", err.msg);
 		sm_error_clear(&err);
 	}
 	if (req.agent && req.cmd == NULL)
-		finish(ctl, sm_agent_main(-1));
+		finish(ctl, sm_agent_main(listen_fd));
 	if (req.cmd == NULL && !req.shell)
 		finish(ctl, 0);
 
