@@ -1,0 +1,143 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#ifndef SM_RUNTIME_CGROUP_H
+#define SM_RUNTIME_CGROUP_H
+
+/*
+ * Host cgroups for a container's VMM process (the "monitor") and its exec proxies, on cgroup v1,
+ * cgroup v2 and the hybrid layout (v1 controllers plus a cgroup2 mount at /sys/fs/cgroup/unified
+ * that only tracks processes). See docs/design/cgroups.md for the path rules and for how
+ * linux.resources maps onto a microVM.
+ *
+ * Typical use: create: open -> create -> apply -> enter(monitor pid) and store describe() in
+ * state.json; delete: load(description) -> destroy; update: load -> apply.
+ */
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "common/error.h"
+#include "oci/config.h"
+
+/* The cgroup used when config.json has no linux.cgroupsPath: /sm-runtime/<id> in every hierarchy. */
+#define SM_CGROUP_DEFAULT_PARENT "/sm-runtime"
+/* The systemd unit prefix used with --systemd-cgroup and no cgroupsPath: system.slice:sm-runtime:<id>. */
+#define SM_CGROUP_SYSTEMD_PREFIX "sm-runtime"
+/* Host memory the VMM needs beyond guest RAM (its own heap, stacks, page tables, DAX page cache). */
+#define SM_CGROUP_VMM_OVERHEAD_DEFAULT (128ull << 20)
+/* Host tasks of a VMM besides its vCPU threads (main, event loop, device workers), for pids.max. */
+#define SM_CGROUP_VMM_BASE_TASKS 32u
+
+struct sm_cgroup;
+
+enum sm_cgroup_mode {
+	SM_CGROUP_V1,	  /* only v1 hierarchies */
+	SM_CGROUP_V2,	  /* cgroup2 mounted at /sys/fs/cgroup */
+	SM_CGROUP_HYBRID, /* v1 hierarchies + cgroup2 at /sys/fs/cgroup/unified */
+};
+
+/* What the VM needs from the host, so linux.resources can be mapped onto the VMM process. */
+struct sm_cgroup_vm {
+	uint64_t guest_mem_bytes;    /* guest RAM; 0 = unknown (no floor on the memory limit) */
+	uint64_t vmm_overhead_bytes; /* 0 = SM_CGROUP_VMM_OVERHEAD_DEFAULT */
+	unsigned vcpus;		     /* 0 counts as 1 */
+};
+
+/* Figures for `events --stats`-like callers; a field is valid when its has_ flag is set. */
+struct sm_cgroup_stats {
+	bool has_memory, has_pids, has_cpu;
+	uint64_t memory_bytes; /* memory.current / memory.usage_in_bytes */
+	uint64_t pids;	       /* pids.current */
+	uint64_t cpu_ns;       /* cpu.stat usage_usec * 1000 / cpuacct.usage */
+};
+
+/*
+ * Resolve, without touching the filesystem, the directory of the container's cgroup in every
+ * mounted hierarchy (the layout is detected with statfs on /sys/fs/cgroup and
+ * /sys/fs/cgroup/unified). cgroups_path follows runc: "/a/b" is relative to each hierarchy's
+ * root, "a/b" to the runtime's own cgroup (its parent on cgroup2, which cannot have processes
+ * and children with controllers), NULL or "" means SM_CGROUP_DEFAULT_PARENT "/<id>". With
+ * systemd set, cgroups_path is "slice:prefix:name" (default "system.slice:sm-runtime:<id>") and
+ * maps to /<expanded slice>/<prefix>-<name>.scope, created directly in cgroupfs (no transient
+ * unit; a warning says so when systemd is running). ".." components cannot climb above the root.
+ * Because a relative path depends on the caller's cgroup, other processes (delete, update) must
+ * use sm_cgroup_load(sm_cgroup_describe()) rather than calling open() again.
+ */
+int sm_cgroup_open(const char *cgroups_path, const char *id, bool systemd, struct sm_cgroup **out,
+		   sm_error_t *err);
+
+/*
+ * Create the container's directory in every hierarchy (mkdir -p; an existing directory is
+ * joined, as runc does). On v1 cpuset, empty cpuset.cpus/mems of new directories are copied from
+ * their parent so tasks can join; on cgroup2, the cpu, cpuset, io, memory and pids controllers
+ * are enabled in cgroup.subtree_control of each ancestor where available (failures there are
+ * left for sm_cgroup_apply() to report against the field that needs the controller).
+ */
+int sm_cgroup_create(struct sm_cgroup *cg, sm_error_t *err);
+
+/*
+ * Apply linux.resources (res may be NULL: nothing to do) to the VMM's cgroup; also used by
+ * `update`, so every write is valid on a cgroup that already has limits. All values are checked
+ * before anything is written; an error names the config field ("linux.resources.cpu.shares: ...").
+ * vm (may be NULL for no VM adjustment) drives the microVM mapping: the host memory limit is
+ * max(limit, guest RAM + VMM overhead) and a limit below guest RAM is refused; pids.max is
+ * limit + vcpus + SM_CGROUP_VMM_BASE_TASKS. Fields that belong to the guest (devices,
+ * hugepageLimits) are not touched; rdma and network are refused. Settings the host cannot
+ * express but runc ignores too are added to sm_cgroup_warnings().
+ */
+int sm_cgroup_apply(struct sm_cgroup *cg, const struct sm_oci_resources *res, const struct sm_cgroup_vm *vm,
+		    sm_error_t *err);
+
+/*
+ * Move process pid (0 = the caller) into the container's cgroup in every hierarchy by writing
+ * cgroup.procs; all its threads follow. The monitor calls this on itself before creating vCPU
+ * threads, exec proxies before running.
+ */
+int sm_cgroup_enter(struct sm_cgroup *cg, pid_t pid, sm_error_t *err);
+
+/*
+ * Kill every process left in the cgroup (cgroup.kill on cgroup2 when present, then a bounded
+ * SIGKILL loop over cgroup.procs of every hierarchy), then rmdir the container's directory and
+ * any sub-cgroups in every hierarchy, retrying while dying tasks keep it busy (~2 s bound).
+ * Directories that are already gone are fine; parents (e.g. /sm-runtime) are left in place.
+ * Never kills the calling process.
+ */
+int sm_cgroup_destroy(struct sm_cgroup *cg, sm_error_t *err);
+
+/* Read memory usage, pids.current and CPU time from whichever hierarchy has each controller. */
+int sm_cgroup_stats(const struct sm_cgroup *cg, struct sm_cgroup_stats *st, sm_error_t *err);
+
+/*
+ * A malloc'd, self-contained text description of the resolved directories (one line per
+ * hierarchy), for state.json; sm_cgroup_load() turns it back into a cgroup handle.
+ */
+char *sm_cgroup_describe(const struct sm_cgroup *cg);
+
+/*
+ * Rebuild a handle from sm_cgroup_describe() text (written by another process, e.g. `create`).
+ * Each line is checked: the mount must still be a cgroup filesystem and the path must stay
+ * under it, so a tampered state.json cannot point destroy() elsewhere.
+ */
+int sm_cgroup_load(const char *desc, struct sm_cgroup **out, sm_error_t *err);
+
+/* The detected layout. */
+enum sm_cgroup_mode sm_cgroup_get_mode(const struct sm_cgroup *cg);
+
+/*
+ * The container's directory in the hierarchy that holds controller ("memory", "cpu", ...), or
+ * the cgroup2 directory for "" (NULL when there is none). Valid until sm_cgroup_free().
+ */
+const char *sm_cgroup_dir(const struct sm_cgroup *cg, const char *controller);
+
+/* Warnings gathered by open()/apply() (settings ignored like runc ignores them); never NULL. */
+const struct sm_oci_strv *sm_cgroup_warnings(const struct sm_cgroup *cg);
+
+/* Free a handle (does not touch the cgroups); NULL is allowed. */
+void sm_cgroup_free(struct sm_cgroup *cg);
+
+static inline void sm_cgroup_freep(struct sm_cgroup **p)
+{
+	sm_cgroup_free(*p);
+}
+#define cleanup_cgroup __attribute__((cleanup(sm_cgroup_freep)))
+
+#endif
