@@ -43,7 +43,7 @@ if [ "${SM_FAST:-0}" != 1 ]; then
 		status=1
 	fi
 	section "fuzz smoke (libFuzzer, bounded time per target)"
-	make -C "$top/build-ci" fuzz-smoke FUZZ_SECONDS="${FUZZ_SECONDS:-20}" >"$top/build-ci/fuzz.log" 2>&1 || status=1
+	make -C "$top/build-ci" fuzz-smoke FUZZ_SECONDS="${FUZZ_SECONDS:-60}" >"$top/build-ci/fuzz.log" 2>&1 || status=1
 	grep -E '^(fuzz-smoke:|==[0-9]+==ERROR|SUMMARY|stat::number_of_executed_units)' "$top/build-ci/fuzz.log"
 fi
 
