@@ -18,6 +18,7 @@
 #include "common/cleanup.h"
 #include "common/proto-tags.h"
 #include "common/util.h"
+#include "oci/support.h"
 #include "runtime/agent-spec.h"
 
 #ifndef MS_NOSYMFOLLOW
@@ -607,6 +608,9 @@ static int put_linux(struct sm_buf *b, const struct sm_oci_linux *l, sm_error_t 
 		put_u32(b, SM_TAG_ROOTFS_PROPAGATION, mo.propagation);
 	}
 	for (size_t i = 0; i < l->sysctl.n; i++) {
+		/* Accepted with a warning by the support pass: the guest has no such subsystem. */
+		if (sm_oci_sysctl_ignored(l->sysctl.v[i].key))
+			continue;
 		cleanup_free char *kv = sm_xasprintf("%s=%s", l->sysctl.v[i].key, l->sysctl.v[i].value);
 		if (put_str(b, SM_TAG_SYSCTL, kv, err) < 0)
 			return -1;
