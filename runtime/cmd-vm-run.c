@@ -16,6 +16,7 @@
 #include "common/cleanup.h"
 #include "common/util.h"
 #include "runtime/commands.h"
+#include "runtime/guest-paths.h"
 #include "runtime/run-bundle.h"
 #include "runtime/sandbox.h"
 #include "vmm/machine.h"
@@ -45,37 +46,13 @@ static void usage(FILE *f)
 	    "  --dax MIB            give the share a DAX window of MIB MiB (mount with -o dax=always)\n"
 	    "  --timings            print seconds to SM-READY and to exit on stderr (also with --debug)\n"
 	    "  --timeout SECONDS    stop the VM and fail after this long (default: no limit)\n"
+	    "  --save-snapshot DIR  boot until the guest init reports ready, save a snapshot of the VM\n"
+	    "                       into DIR (docs/design/snapshot-format.md) and exit\n"
+	    "  --restore DIR        restore the snapshot in DIR instead of booting (same --mem, --cpus\n"
+	    "                       and devices; --share may name another directory); with --timings,\n"
+	    "                       print the restore latency\n"
 	    "  -h, --help           this text\n",
 	    SM_MACHINE_MIN_MEM_MIB, SM_MACHINE_MAX_MEM_MIB, DEFAULT_MEM_MIB, SM_VM_MAX_VCPUS);
-}
-
-/* The kernel `make guest-kernel` recorded in the build tree, or NULL. */
-static char *default_kernel(void)
-{
-	char *text = NULL;
-	size_t len = 0;
-
-	if (sm_read_file(SM_ABS_BUILDDIR "/guest/kernel.path", 4096, &text, &len, NULL) < 0)
-		return NULL;
-	while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == ' ' || text[len - 1] == '\t'))
-		text[--len] = '\0';
-	if (len == 0) {
-		free(text);
-		return NULL;
-	}
-	return text;
-}
-
-static const char *default_initrd(void)
-{
-	static const char *const candidates[] = {
-	    SM_ABS_BUILDDIR "/guest/initramfs.cpio",
-	    SM_PKGLIBEXECDIR "/initramfs.cpio",
-	};
-	for (size_t i = 0; i < SM_ARRAY_SIZE(candidates); i++)
-		if (access(candidates[i], R_OK) == 0)
-			return candidates[i];
-	return NULL;
 }
 
 struct vm_run_opts {
@@ -85,6 +62,7 @@ struct vm_run_opts {
 	bool timings;
 	const char *share, *bundle;
 	uint64_t dax_mib;
+	const char *save_dir, *restore_dir;
 };
 
 static int parse_opts(int argc, char **argv, struct vm_run_opts *o, sm_error_t *err)
@@ -96,6 +74,7 @@ static int parse_opts(int argc, char **argv, struct vm_run_opts *o, sm_error_t *
 	    {"timings", no_argument, NULL, 't'},       {"timeout", required_argument, NULL, 'T'},
 	    {"share", required_argument, NULL, 's'},   {"dax", required_argument, NULL, 'D'},
 	    {"bundle", required_argument, NULL, 'b'},
+	    {"save-snapshot", required_argument, NULL, 'S'}, {"restore", required_argument, NULL, 'R'},
 	    {"help", no_argument, NULL, 'h'},	       {NULL, 0, NULL, 0},
 	};
 	int c, r;
@@ -133,6 +112,12 @@ static int parse_opts(int argc, char **argv, struct vm_run_opts *o, sm_error_t *
 		case 'b':
 			o->bundle = optarg;
 			break;
+		case 'S':
+			o->save_dir = optarg;
+			break;
+		case 'R':
+			o->restore_dir = optarg;
+			break;
 		case 'D':
 			if ((r = sm_parse_u64(optarg, 0, 1024, "--dax (MiB)", &o->dax_mib, err)) < 0)
 				return r;
@@ -152,6 +137,10 @@ static int parse_opts(int argc, char **argv, struct vm_run_opts *o, sm_error_t *
 	}
 	if (o->bundle != NULL && (o->cmd != NULL || o->share != NULL))
 		return sm_error_set(err, 0, "--bundle runs the bundle's process: it excludes --cmdline and --share");
+	if ((o->save_dir != NULL || o->restore_dir != NULL) && o->bundle != NULL)
+		return sm_error_set(err, 0, "--save-snapshot and --restore do not work with --bundle");
+	if (o->save_dir != NULL && o->restore_dir != NULL)
+		return sm_error_set(err, 0, "--save-snapshot and --restore exclude each other");
 	if (optind < argc)
 		return sm_error_set(err, 0, "unexpected argument `%s` (the guest command goes in --cmdline)",
 				    argv[optind]);
@@ -175,7 +164,9 @@ static void print_timings(const struct sm_machine_result *res, uint64_t t0)
 {
 	double end = (double)(res->end_ns - t0) / 1e9;
 
-	if (res->ready)
+	if (res->ready && res->ready_ns == 0)
+		fprintf(stderr, "vm-run: restored ready, ");
+	else if (res->ready)
 		fprintf(stderr, "vm-run: ready after %.3f s (vCPUs started at %.3f s), ",
 			(double)(res->ready_ns - t0) / 1e9, (double)(res->start_ns - t0) / 1e9);
 	else
@@ -186,8 +177,48 @@ static void print_timings(const struct sm_machine_result *res, uint64_t t0)
 		(unsigned long long)res->stats.mmio_exits, (unsigned long long)res->stats.pio_unhandled);
 }
 
-static int run(const struct sm_sandbox_config *cfg, int64_t timeout_ns, struct sm_machine_result *res,
-	       sm_error_t *err)
+/* --save-snapshot: wait for SM-READY (or the end of the VM), then snapshot and stop. */
+static int save_when_ready(struct sm_sandbox *sb, const char *dir, int64_t timeout_ns, sm_error_t *err)
+{
+	struct sm_machine *m = sm_sandbox_machine(sb);
+	uint64_t deadline = timeout_ns < 0 ? UINT64_MAX : sm_now_ns() + (uint64_t)timeout_ns;
+	struct sm_machine_state st = {0};
+	struct sm_machine_result res;
+
+	while (!st.ready) {
+		if (sm_vm_stopping(sm_machine_vm(m))) {
+			sm_machine_wait(m, -1, &res);
+			sm_machine_outcome(&res, err);
+			return sm_error_prefix(err, "--save-snapshot: the VM stopped before the guest was "
+						    "ready: ");
+		}
+		if (sm_now_ns() >= deadline)
+			return sm_error_set(err, ETIMEDOUT,
+					    "--save-snapshot: the guest was not ready in time");
+		usleep(10000);
+		sm_machine_get_state(m, &st);
+	}
+	return sm_sandbox_snapshot(sb, dir, err);
+}
+
+/* --restore --timings: where the host-side restore spent its time. */
+static void print_restore_timings(struct sm_sandbox *sb, const struct sm_sandbox_restore_stats *rs, uint64_t t0)
+{
+	struct sm_vm *vm = sm_machine_vm(sm_sandbox_machine(sb));
+	uint64_t first = 0;
+
+	/* vCPU 0 enters KVM_RUN right after its thread starts; give it up to a second. */
+	for (int i = 0; i < 10000 && (first = sm_vm_first_run_ns(vm)) == 0; i++)
+		usleep(100);
+	fprintf(stderr,
+		"vm-run: restore: first KVM_RUN %.3f ms after the command started, %.3f ms after the restore "
+		"call (validated %.3f, devices %.3f, state applied %.3f); first_kvm_run_monotonic_ns=%llu\n",
+		(double)(first - t0) / 1e6, (double)(first - rs->call_ns) / 1e6, (double)rs->loaded_ns / 1e6,
+		(double)rs->created_ns / 1e6, (double)rs->applied_ns / 1e6, (unsigned long long)first);
+}
+
+static int run(const struct sm_sandbox_config *cfg, const struct vm_run_opts *o, uint64_t t0, int64_t timeout_ns,
+	       struct sm_machine_result *res, sm_error_t *err)
 {
 	struct sm_sandbox *sb = NULL;
 	struct sm_machine *m = NULL;
@@ -206,12 +237,28 @@ static int run(const struct sm_sandbox_config *cfg, int64_t timeout_ns, struct s
 		r = sm_error_set(err, errno, "signalfd");
 		goto out;
 	}
-	if ((r = sm_sandbox_create(cfg, &sb, err)) < 0)
+	if (o->restore_dir != NULL) {
+		struct sm_sandbox_restore_stats rs;
+		if ((r = sm_sandbox_restore(cfg, o->restore_dir, &sb, &rs, err)) < 0)
+			goto out;
+		if (o->timings)
+			print_restore_timings(sb, &rs, t0);
+		m = sm_sandbox_machine(sb);
+		/* The event loop already runs: adding an fd to it is allowed at any time. */
+		if ((r = sm_evloop_add(sm_vm_evloop(sm_machine_vm(m)), sfd, EPOLLIN, on_signal, m, err)) < 0)
+			goto out;
+	} else {
+		if ((r = sm_sandbox_create(cfg, &sb, err)) < 0)
+			goto out;
+		m = sm_sandbox_machine(sb);
+		if ((r = sm_evloop_add(sm_vm_evloop(sm_machine_vm(m)), sfd, EPOLLIN, on_signal, m, err)) < 0 ||
+		    (r = sm_machine_start(m, err)) < 0)
+			goto out;
+	}
+	if (o->save_dir != NULL) {
+		r = save_when_ready(sb, o->save_dir, timeout_ns, err);
 		goto out;
-	m = sm_sandbox_machine(sb);
-	if ((r = sm_evloop_add(sm_vm_evloop(sm_machine_vm(m)), sfd, EPOLLIN, on_signal, m, err)) < 0 ||
-	    (r = sm_machine_start(m, err)) < 0)
-		goto out;
+	}
 	if (sm_machine_wait(m, timeout_ns, res) < 0) {
 		sm_vm_stop(sm_machine_vm(m), SM_VM_STOP_REQUESTED, "timed out after %lld s",
 			   (long long)(timeout_ns / 1000000000));
@@ -234,8 +281,8 @@ int cmd_vm_run(int argc, char **argv, const struct sm_global_opts *g, sm_error_t
 
 	if ((r = parse_opts(argc, argv, &o, err)) != 0)
 		return r > 0 ? 0 : r;
-	if (o.kernel == NULL) {
-		kernel_default = default_kernel();
+	if (o.kernel == NULL && o.restore_dir == NULL) {
+		kernel_default = sm_guest_default_kernel();
 		if (kernel_default == NULL)
 			return sm_error_set(err, 0,
 					    "no kernel: pass --kernel FILE or run `make guest-kernel` (which "
@@ -244,7 +291,7 @@ int cmd_vm_run(int argc, char **argv, const struct sm_global_opts *g, sm_error_t
 		o.kernel = kernel_default;
 	}
 	if (!o.initrd_given)
-		o.initrd = default_initrd();
+		o.initrd = sm_guest_default_initrd();
 
 	struct sm_sandbox_config cfg = {.rootfs = o.share, .dax_mib = o.dax_mib};
 	cfg.machine = (struct sm_machine_config){
@@ -266,8 +313,10 @@ int cmd_vm_run(int argc, char **argv, const struct sm_global_opts *g, sm_error_t
 		cfg.machine.console_in_fd = -1;
 		return sm_run_bundle(o.bundle, &cfg, o.timeout_s ? (int64_t)o.timeout_s * 1000000000 : -1, err);
 	}
-	if ((r = run(&cfg, o.timeout_s ? (int64_t)o.timeout_s * 1000000000 : -1, &res, err)) < 0)
+	if ((r = run(&cfg, &o, t0, o.timeout_s ? (int64_t)o.timeout_s * 1000000000 : -1, &res, err)) < 0)
 		return r;
+	if (o.save_dir != NULL)
+		return 0;
 	if (o.timings || g->debug)
 		print_timings(&res, t0);
 	return sm_machine_outcome(&res, err);

@@ -7,6 +7,7 @@
 #include "common/cleanup.h"
 #include "common/util.h"
 #include "runtime/sandbox.h"
+#include "snapshot/snapshot.h"
 #include "virtiofs/device.h"
 #include "vmm/devices/console.h"
 #include "vmm/devices/vsock.h"
@@ -119,12 +120,18 @@ static int add_console(struct sm_sandbox *sb, const struct sm_sandbox_config *cf
 	return sm_virtio_attach_finish(sb->console_slot, sm_console_virtio(sb->console), NULL, 0, NULL, err);
 }
 
-int sm_sandbox_create(const struct sm_sandbox_config *cfg, struct sm_sandbox **out, sm_error_t *err)
+/* Create the machine (booting, or for a restore over mem_file) and attach the devices. */
+static int sandbox_new(const struct sm_sandbox_config *cfg, const char *mem_file, struct sm_sandbox **out,
+		       sm_error_t *err)
 {
 	struct sm_sandbox *sb = sm_xcalloc(1, sizeof(*sb));
 	int r;
 
-	if ((r = sm_machine_create(&cfg->machine, &sb->machine, err)) < 0)
+	if (mem_file != NULL)
+		r = sm_machine_create_restore(&cfg->machine, mem_file, &sb->machine, err);
+	else
+		r = sm_machine_create(&cfg->machine, &sb->machine, err);
+	if (r < 0)
 		goto fail;
 	if (cfg->rootfs != NULL && (r = add_rootfs(sb, cfg, err)) < 0)
 		goto fail;
@@ -142,6 +149,76 @@ int sm_sandbox_create(const struct sm_sandbox_config *cfg, struct sm_sandbox **o
 fail:
 	sm_sandbox_destroy(sb);
 	return r;
+}
+
+int sm_sandbox_create(const struct sm_sandbox_config *cfg, struct sm_sandbox **out, sm_error_t *err)
+{
+	return sandbox_new(cfg, NULL, out, err);
+}
+
+int sm_sandbox_snapshot(struct sm_sandbox *sb, const char *dir, sm_error_t *err)
+{
+	int r;
+
+	if ((r = sm_vm_pause(sm_machine_vm(sb->machine), err)) < 0)
+		return sm_error_prefix(err, "snapshot: ");
+	return sm_snapshot_save(sb->machine, dir, NULL, err);
+}
+
+int sm_sandbox_resume(struct sm_sandbox *sb, sm_error_t *err)
+{
+	int r;
+
+	/* Saving stopped the vsock and console threads so that the rings stayed still. */
+	if (sb->vsock != NULL && (r = sm_vsock_resume(sb->vsock, err)) < 0)
+		return r;
+	if (sb->console != NULL && (r = sm_console_resume(sb->console, err)) < 0)
+		return r;
+	return sm_vm_resume(sm_machine_vm(sb->machine), err);
+}
+
+int sm_sandbox_restore(const struct sm_sandbox_config *cfg, const char *dir, struct sm_sandbox **out,
+		       struct sm_sandbox_restore_stats *stats, sm_error_t *err)
+{
+	struct sm_sandbox_restore_stats local;
+	struct sm_snapshot_stats st;
+	struct sm_snapshot *snap = NULL;
+	struct sm_sandbox *sb = NULL;
+	const struct sm_snapshot_info *info;
+	uint64_t t0 = sm_now_ns();
+	int r;
+
+	if (stats == NULL)
+		stats = &local;
+	memset(stats, 0, sizeof(*stats));
+	stats->call_ns = t0;
+	if ((r = sm_snapshot_load(dir, &snap, err)) < 0)
+		return r;
+	info = sm_snapshot_get_info(snap);
+	if (info->mem_mib != cfg->machine.mem_mib || info->ncpus != cfg->machine.ncpus) {
+		r = sm_error_set(err, 0,
+				 "snapshot `%s` is of a %llu MiB, %u-vCPU VM; --mem %llu --cpus %u asked",
+				 dir, (unsigned long long)info->mem_mib, info->ncpus,
+				 (unsigned long long)cfg->machine.mem_mib, cfg->machine.ncpus);
+		goto out;
+	}
+	stats->loaded_ns = sm_now_ns() - t0;
+	/* The same devices at the same slots; the root share is re-rooted at cfg->rootfs. */
+	if ((r = sandbox_new(cfg, sm_snapshot_mem_path(snap), &sb, err)) < 0)
+		goto out;
+	stats->created_ns = sm_now_ns() - t0;
+	if ((r = sm_snapshot_apply(snap, sb->machine, &st, err)) < 0)
+		goto out;
+	stats->applied_ns = sm_now_ns() - t0;
+	stats->msrs_failed = st.msrs_failed;
+	if ((r = sm_machine_start_restored(sb->machine, err)) < 0)
+		goto out;
+	*out = sb;
+	sb = NULL;
+out:
+	sm_snapshot_free(snap);
+	sm_sandbox_destroy(sb);
+	return r < 0 ? sm_error_prefix(err, "restore: ") : 0;
 }
 
 struct sm_machine *sm_sandbox_machine(struct sm_sandbox *sb)

@@ -53,6 +53,42 @@ struct sm_machine *sm_sandbox_machine(struct sm_sandbox *sb);
  */
 void sm_sandbox_console_set_size(struct sm_sandbox *sb, uint16_t cols, uint16_t rows);
 
+/*
+ * Snapshot a running sandbox into directory dir (snapshot/snapshot.h): pause the vCPUs, save the
+ * machine and every device, and leave it paused; the caller then destroys it or calls
+ * sm_sandbox_resume. Fails (still paused) when a device cannot be saved in its current state,
+ * e.g. the root share after the guest mounted it: snapshot templates before the agent mounts
+ * anything. vsock connections do not survive (when there were any, the guest gets a transport
+ * reset).
+ */
+int sm_sandbox_snapshot(struct sm_sandbox *sb, const char *dir, sm_error_t *err);
+
+/* Let a sandbox paused by sm_sandbox_snapshot (or sm_vm_pause) run again: restart the device
+ * threads the save stopped, then the vCPUs. */
+int sm_sandbox_resume(struct sm_sandbox *sb, sm_error_t *err);
+
+/* Where a restore spent its time, from the sm_sandbox_restore call (sm_now_ns). */
+struct sm_sandbox_restore_stats {
+	uint64_t call_ns;    /* sm_now_ns() when sm_sandbox_restore was called */
+	uint64_t loaded_ns;  /* state file read and validated, relative to call_ns */
+	uint64_t created_ns; /* machine (memory mapped copy-on-write) and devices created */
+	uint64_t applied_ns; /* KVM, UART and device state applied; the vCPUs start next */
+	unsigned int msrs_failed;
+};
+
+/*
+ * Restore a sandbox from a snapshot directory instead of booting: cfg must have the snapshot's
+ * shape (machine.mem_mib and machine.ncpus) and the same devices (rootfs share, vsock, console,
+ * binds) so they land at the same slots; their back-ends are new, so the root share serves
+ * cfg->rootfs (re-rooted) and vsock listens at cfg->vsock_path. The kernel is not loaded
+ * (machine.kernel_path is not used). The snapshot is validated completely before anything is
+ * created. On success the vCPUs run (sm_machine_start_restored); wait for the machine as after
+ * sm_machine_start. stats (may be NULL) gets the phases; vCPU 0's first KVM_RUN is
+ * sm_vm_first_run_ns().
+ */
+int sm_sandbox_restore(const struct sm_sandbox_config *cfg, const char *dir, struct sm_sandbox **out,
+		       struct sm_sandbox_restore_stats *stats, sm_error_t *err);
+
 /* Stop the VM if it runs, stop the devices, free everything (the vsock socket is unlinked). */
 void sm_sandbox_destroy(struct sm_sandbox *sb);
 

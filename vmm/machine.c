@@ -30,6 +30,8 @@ struct sm_machine {
 	size_t nparams;
 	uint64_t initrd_addr, initrd_size;
 	bool started;
+	bool restored;
+	struct sm_virtio_dev *virtio[SM_MACHINE_MAX_VIRTIO];
 
 	struct sm_control_parser control; /* fed under control_uart's lock */
 	pthread_mutex_t lock;		  /* the results below */
@@ -151,6 +153,26 @@ static int create_devices(struct sm_machine *m, sm_error_t *err)
 	return sm_legacy_create(m->vm, &m->legacy, err);
 }
 
+static int machine_init_restore(struct sm_machine *m, const char *mem_file, sm_error_t *err)
+{
+	struct sm_vm_config vcfg = {.mem_size = m->cfg.mem_mib << 20,
+				    .ncpus = m->cfg.ncpus,
+				    .debug = m->cfg.debug,
+				    .mem_file = mem_file};
+	int r;
+
+	if (m->cfg.mem_mib < SM_MACHINE_MIN_MEM_MIB || m->cfg.mem_mib > SM_MACHINE_MAX_MEM_MIB)
+		return sm_error_set(err, 0, "--mem: %llu MiB is out of range [%llu, %llu]",
+				    (unsigned long long)m->cfg.mem_mib, SM_MACHINE_MIN_MEM_MIB,
+				    SM_MACHINE_MAX_MEM_MIB);
+	if (m->cfg.ncpus < 1 || m->cfg.ncpus > SM_VM_MAX_VCPUS)
+		return sm_error_set(err, 0, "--cpus: %u is out of range [1, %d]", m->cfg.ncpus,
+				    SM_VM_MAX_VCPUS);
+	if ((r = sm_vm_create(&vcfg, &m->vm, err)) < 0)
+		return r;
+	return create_devices(m, err);
+}
+
 static int machine_init(struct sm_machine *m, sm_error_t *err)
 {
 	struct sm_vm_config vcfg = {
@@ -179,7 +201,8 @@ static int machine_init(struct sm_machine *m, sm_error_t *err)
 	return create_devices(m, err);
 }
 
-int sm_machine_create(const struct sm_machine_config *cfg, struct sm_machine **out, sm_error_t *err)
+static int machine_new(const struct sm_machine_config *cfg, const char *mem_file, struct sm_machine **out,
+		       sm_error_t *err)
 {
 	struct sm_machine *m = sm_xcalloc(1, sizeof(*m));
 	int r;
@@ -193,13 +216,92 @@ int sm_machine_create(const struct sm_machine_config *cfg, struct sm_machine **o
 	m->cfg.initrd_path = cfg->initrd_path ? sm_xstrdup(cfg->initrd_path) : NULL;
 	pthread_mutex_init(&m->lock, NULL);
 	sm_control_init(&m->control);
-	r = machine_init(m, err);
+	m->restored = mem_file != NULL;
+	r = m->restored ? machine_init_restore(m, mem_file, err) : machine_init(m, err);
 	if (r < 0) {
 		sm_machine_destroy(m);
 		return r;
 	}
 	*out = m;
 	return 0;
+}
+
+int sm_machine_create(const struct sm_machine_config *cfg, struct sm_machine **out, sm_error_t *err)
+{
+	return machine_new(cfg, NULL, out, err);
+}
+
+int sm_machine_create_restore(const struct sm_machine_config *cfg, const char *mem_file,
+			      struct sm_machine **out, sm_error_t *err)
+{
+	if (mem_file == NULL)
+		return sm_error_set(err, 0, "restore: no guest memory file");
+	return machine_new(cfg, mem_file, out, err);
+}
+
+bool sm_machine_restored(const struct sm_machine *m)
+{
+	return m->restored;
+}
+
+const struct sm_machine_config *sm_machine_config(const struct sm_machine *m)
+{
+	return &m->cfg;
+}
+
+int sm_machine_set_virtio(struct sm_machine *m, unsigned int slot, struct sm_virtio_dev *dev, sm_error_t *err)
+{
+	if (slot >= SM_MACHINE_MAX_VIRTIO)
+		return sm_error_set(err, 0, "virtio slot %u: at most %d virtio devices", slot,
+				    SM_MACHINE_MAX_VIRTIO);
+	if (dev != NULL && m->virtio[slot] != NULL && m->virtio[slot] != dev)
+		return sm_error_set(err, EBUSY, "virtio slot %u is already taken", slot);
+	m->virtio[slot] = dev;
+	return 0;
+}
+
+struct sm_virtio_dev *sm_machine_virtio(struct sm_machine *m, unsigned int slot)
+{
+	return slot < SM_MACHINE_MAX_VIRTIO ? m->virtio[slot] : NULL;
+}
+
+void sm_machine_get_state(struct sm_machine *m, struct sm_machine_state *st)
+{
+	memset(st, 0, sizeof(*st));
+	pthread_mutex_lock(&m->lock);
+	st->ready = m->ready;
+	pthread_mutex_unlock(&m->lock);
+	sm_uart_get_state(m->console, &st->uart[0]);
+	sm_uart_get_state(m->control_uart, &st->uart[1]);
+}
+
+int sm_machine_set_state(struct sm_machine *m, const struct sm_machine_state *st, sm_error_t *err)
+{
+	int r;
+
+	if (m->started)
+		return sm_error_set(err, EBUSY, "machine state: the VM has started");
+	if ((r = sm_uart_set_state(m->console, &st->uart[0], err)) < 0 ||
+	    (r = sm_uart_set_state(m->control_uart, &st->uart[1], err)) < 0)
+		return r;
+	pthread_mutex_lock(&m->lock);
+	m->ready = st->ready;
+	pthread_mutex_unlock(&m->lock);
+	return 0;
+}
+
+int sm_machine_start_restored(struct sm_machine *m, sm_error_t *err)
+{
+	if (!m->restored)
+		return sm_error_set(err, 0, "start restored: the machine was not created for a restore");
+	if (m->cfg.console_in_fd >= 0) {
+		sm_error_t in_err = SM_ERROR_INIT;
+		if (sm_uart_attach_input(m->console, m->cfg.console_in_fd, &in_err) < 0)
+			sm_vm_debug(m->vm, "%s", in_err.msg);
+	}
+	m->started = true;
+	m->start_ns = sm_now_ns();
+	return sm_vm_start(m->vm, err);
 }
 
 struct sm_vm *sm_machine_vm(struct sm_machine *m)
@@ -237,6 +339,8 @@ int sm_machine_start(struct sm_machine *m, sm_error_t *err)
 	uint64_t start_info;
 	int r;
 
+	if (m->restored)
+		return sm_machine_start_restored(m, err);
 	if ((r = sm_machine_cmdline(m, &cmdline, err)) < 0)
 		return r;
 	sm_vm_debug(m->vm, "kernel command line: %s", cmdline);

@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "common/error.h"
+#include "vmm/uart.h"
 #include "vmm/vm.h"
 
 /*
@@ -18,6 +19,9 @@
 #define SM_MACHINE_MIN_MEM_MIB 16ull
 #define SM_MACHINE_MAX_MEM_MIB 65536ull
 #define SM_MACHINE_MAX_KERNEL (512ull << 20)
+#define SM_MACHINE_MAX_VIRTIO 8 /* virtio slots (vmm/virtio/attach.h) */
+
+struct sm_virtio_dev;
 
 struct sm_machine_config {
 	const char *kernel_path; /* uncompressed ELF vmlinux with the PVH note */
@@ -59,7 +63,8 @@ int sm_machine_add_kernel_param(struct sm_machine *m, const char *param, sm_erro
 /* The kernel command line sm_machine_start will use (malloc'd), for diagnostics and tests. */
 int sm_machine_cmdline(struct sm_machine *m, char **out, sm_error_t *err);
 
-/* Load kernel and initramfs, write the boot data, set the BSP registers and start the vCPUs. */
+/* Load kernel and initramfs, write the boot data, set the BSP registers and start the vCPUs
+ * (for a machine from sm_machine_create_restore: sm_machine_start_restored). */
 int sm_machine_start(struct sm_machine *m, sm_error_t *err);
 
 /*
@@ -86,5 +91,47 @@ int sm_machine_outcome(const struct sm_machine_result *res, sm_error_t *err);
  */
 int sm_machine_run(const struct sm_machine_config *cfg, int64_t timeout_ns, struct sm_machine_result *res,
 		   sm_error_t *err);
+
+/*
+ * Create a machine to restore a snapshot into: same checks of cfg (mem_mib, ncpus; the kernel and
+ * initramfs are neither read nor loaded, cfg->kernel_path may be NULL), guest RAM mapped
+ * copy-on-write from mem_file (sm_guest_mem_map_file), the standard devices. The caller then
+ * attaches the same virtio devices at the same slots, applies the saved state (snapshot/) and
+ * calls sm_machine_start_restored.
+ */
+int sm_machine_create_restore(const struct sm_machine_config *cfg, const char *mem_file,
+			      struct sm_machine **m, sm_error_t *err);
+
+/* Start a machine created by sm_machine_create_restore: no boot data is written, the vCPUs go on
+ * from their restored state. */
+int sm_machine_start_restored(struct sm_machine *m, sm_error_t *err);
+
+/* True for a machine from sm_machine_create_restore. */
+bool sm_machine_restored(const struct sm_machine *m);
+
+/*
+ * Record the transport of the virtio device attached at slot (vmm/virtio/attach.c does this), so
+ * that snapshots find every device; dev NULL forgets it. EBUSY when the slot is already taken.
+ */
+int sm_machine_set_virtio(struct sm_machine *m, unsigned int slot, struct sm_virtio_dev *dev,
+			  sm_error_t *err);
+
+/* The transport attached at slot, or NULL. */
+struct sm_virtio_dev *sm_machine_virtio(struct sm_machine *m, unsigned int slot);
+
+/* Machine-level state for snapshots: whether the guest init reported ready, and both UARTs. */
+struct sm_machine_state {
+	bool ready;
+	struct sm_uart_state uart[2]; /* ttyS0 console, ttyS1 control */
+};
+
+/* Copy the machine-level state (vCPUs paused). */
+void sm_machine_get_state(struct sm_machine *m, struct sm_machine_state *st);
+
+/* Load machine-level state into a machine from sm_machine_create_restore, before it starts. */
+int sm_machine_set_state(struct sm_machine *m, const struct sm_machine_state *st, sm_error_t *err);
+
+/* The machine's configuration (as given to create; strings owned by the machine). */
+const struct sm_machine_config *sm_machine_config(const struct sm_machine *m);
 
 #endif

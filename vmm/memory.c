@@ -2,6 +2,7 @@
 #include <fcntl.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "common/cleanup.h"
@@ -55,11 +56,26 @@ void sm_guest_mem_init_fake(struct sm_guest_mem *mem, uint64_t gpa, void *buf, u
 /* Upper bound on guest RAM: far above any microVM, low enough that layout arithmetic cannot wrap. */
 #define SM_MEM_MAX_SIZE (1ull << 40)
 
+/* Regions around the 32-bit MMIO hole over one host mapping of size bytes at base. */
+static void layout(struct sm_guest_mem *mem, uint8_t *base, uint64_t size)
+{
+	uint64_t low = size < SM_MMIO_HOLE_START ? size : SM_MMIO_HOLE_START;
+
+	mem->regions[0] = (struct sm_mem_region){.gpa = 0, .size = low, .hva = base, .offset = 0};
+	mem->nregions = 1;
+	if (size > low) {
+		mem->regions[1] = (struct sm_mem_region){
+		    .gpa = SM_MMIO_HOLE_END, .size = size - low, .hva = base + low, .offset = low};
+		mem->nregions = 2;
+	}
+	mem->base = base;
+	mem->ram_size = size;
+}
+
 int sm_guest_mem_alloc(struct sm_guest_mem *mem, uint64_t size, sm_error_t *err)
 {
 	long page = sysconf(_SC_PAGESIZE);
 	cleanup_close int fd = -1;
-	uint64_t low;
 	void *base;
 
 	memset(mem, 0, sizeof(*mem));
@@ -81,16 +97,39 @@ int sm_guest_mem_alloc(struct sm_guest_mem *mem, uint64_t size, sm_error_t *err)
 	if (base == MAP_FAILED)
 		return sm_error_set(err, errno, "guest memory: mmap %llu bytes", (unsigned long long)size);
 
-	low = size < SM_MMIO_HOLE_START ? size : SM_MMIO_HOLE_START;
-	mem->regions[0] = (struct sm_mem_region){.gpa = 0, .size = low, .hva = base, .offset = 0};
-	mem->nregions = 1;
-	if (size > low) {
-		mem->regions[1] = (struct sm_mem_region){
-		    .gpa = SM_MMIO_HOLE_END, .size = size - low, .hva = (uint8_t *)base + low, .offset = low};
-		mem->nregions = 2;
-	}
-	mem->base = base;
-	mem->ram_size = size;
+	layout(mem, base, size);
+	mem->memfd = steal_fd(&fd);
+	return 0;
+}
+
+int sm_guest_mem_map_file(struct sm_guest_mem *mem, const char *path, uint64_t size, sm_error_t *err)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	cleanup_close int fd = -1;
+	struct stat st;
+	void *base;
+
+	memset(mem, 0, sizeof(*mem));
+	mem->memfd = -1;
+	if (size == 0 || size % (uint64_t)page != 0 || size > SM_MEM_MAX_SIZE)
+		return sm_error_set(
+		    err, 0, "guest memory size %llu bytes: must be a non-zero multiple of %ld up to %llu",
+		    (unsigned long long)size, page, SM_MEM_MAX_SIZE);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return sm_error_set(err, errno, "guest memory file `%s`", path);
+	if (fstat(fd, &st) < 0)
+		return sm_error_set(err, errno, "guest memory file `%s`: stat", path);
+	if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size != size)
+		return sm_error_set(err, 0,
+				    "guest memory file `%s`: %lld bytes, expected a regular file of %llu",
+				    path, (long long)st.st_size, (unsigned long long)size);
+	base = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_NORESERVE, fd, 0);
+	if (base == MAP_FAILED)
+		return sm_error_set(err, errno, "guest memory file `%s`: mmap %llu bytes copy-on-write", path,
+				    (unsigned long long)size);
+	layout(mem, base, size);
+	mem->file_backed = true;
 	mem->memfd = steal_fd(&fd);
 	return 0;
 }

@@ -31,7 +31,8 @@ struct sm_mem_region {
 struct sm_guest_mem {
 	struct sm_mem_region regions[SM_MEM_MAX_REGIONS];
 	unsigned int nregions;
-	int memfd;          /* backing memfd, -1 for a fake memory */
+	int memfd;          /* backing memfd, -1 for a fake memory; the snapshot file when file_backed */
+	bool file_backed;   /* mapped copy-on-write from a snapshot's memory file (MAP_PRIVATE) */
 	uint64_t ram_size;  /* total RAM bytes across regions */
 	uint8_t *base;      /* host mapping of the whole memfd */
 };
@@ -62,7 +63,15 @@ void sm_guest_mem_init_fake(struct sm_guest_mem *mem, uint64_t gpa, void *buf, u
  */
 int sm_guest_mem_alloc(struct sm_guest_mem *mem, uint64_t size, sm_error_t *err);
 
-/* Unmap and close what sm_guest_mem_alloc() set up. Safe on a zeroed or fake struct. */
+/*
+ * Map guest RAM of size bytes copy-on-write (MAP_PRIVATE) from the file at path, a snapshot's
+ * memory file of exactly that size, with the same region layout as sm_guest_mem_alloc(). Nothing
+ * is read up front: pages come in from the file (or its page cache, shared by every VM restored
+ * from it) on first access, and guest writes stay private to this VM.
+ */
+int sm_guest_mem_map_file(struct sm_guest_mem *mem, const char *path, uint64_t size, sm_error_t *err);
+
+/* Unmap and close what sm_guest_mem_alloc() or sm_guest_mem_map_file() set up. Safe on a zeroed or fake struct. */
 void sm_guest_mem_free(struct sm_guest_mem *mem);
 
 #endif

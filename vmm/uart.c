@@ -182,3 +182,53 @@ int sm_uart_attach_input(struct sm_uart *u, int fd, sm_error_t *err)
 	pthread_mutex_unlock(&u->lock);
 	return 0;
 }
+
+void sm_uart_get_state(struct sm_uart *u, struct sm_uart_state *st)
+{
+	const struct sm_serial *s = &u->serial;
+
+	memset(st, 0, sizeof(*st));
+	pthread_mutex_lock(&u->lock);
+	*st = (struct sm_uart_state){.ier = s->ier,
+				     .lcr = s->lcr,
+				     .mcr = s->mcr,
+				     .lsr_err = s->lsr_err,
+				     .msr = s->msr,
+				     .scr = s->scr,
+				     .dll = s->dll,
+				     .dlm = s->dlm,
+				     .fcr = s->fcr,
+				     .thr_ipending = s->thr_ipending,
+				     .irq_level = s->irq_level,
+				     .rx_count = s->rx_count};
+	for (unsigned int i = 0; i < s->rx_count && i < SM_SERIAL_FIFO; i++)
+		st->rx[i] = s->rx[(s->rx_head + i) % SM_SERIAL_FIFO];
+	pthread_mutex_unlock(&u->lock);
+}
+
+int sm_uart_set_state(struct sm_uart *u, const struct sm_uart_state *st, sm_error_t *err)
+{
+	struct sm_serial *s = &u->serial;
+
+	if (st->rx_count > SM_SERIAL_FIFO)
+		return sm_error_set(err, 0, "%s: saved receive FIFO holds %u bytes (at most %d)", u->name,
+				    st->rx_count, SM_SERIAL_FIFO);
+	pthread_mutex_lock(&u->lock);
+	s->ier = st->ier;
+	s->lcr = st->lcr;
+	s->mcr = st->mcr;
+	s->lsr_err = st->lsr_err;
+	s->msr = st->msr;
+	s->scr = st->scr;
+	s->dll = st->dll;
+	s->dlm = st->dlm;
+	s->fcr = st->fcr;
+	s->thr_ipending = st->thr_ipending;
+	/* The line level itself lives in the restored in-kernel irqchip; only remember it here. */
+	s->irq_level = st->irq_level;
+	memcpy(s->rx, st->rx, sizeof(s->rx));
+	s->rx_head = 0;
+	s->rx_count = st->rx_count;
+	pthread_mutex_unlock(&u->lock);
+	return 0;
+}

@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "common/error.h"
+#include "vmm/serial.h"
 #include "vmm/vm.h"
 
 /*
@@ -37,5 +38,19 @@ size_t sm_uart_input(struct sm_uart *uart, const uint8_t *buf, size_t len);
  * the host buffer is full. Fails when fd cannot be polled (regular files).
  */
 int sm_uart_attach_input(struct sm_uart *uart, int fd, sm_error_t *err);
+
+/* The guest-visible state of a UART, for snapshots (host input not yet received is not part of it). */
+struct sm_uart_state {
+	uint8_t ier, lcr, mcr, lsr_err, msr, scr, dll, dlm, fcr;
+	bool thr_ipending, irq_level;
+	uint8_t rx[SM_SERIAL_FIFO]; /* received bytes not yet read by the guest, oldest first */
+	unsigned int rx_count;
+};
+
+/* Copy the UART's guest-visible state (vCPUs paused). */
+void sm_uart_get_state(struct sm_uart *uart, struct sm_uart_state *st);
+
+/* Load a state from sm_uart_get_state (before the vCPUs run); fails when rx_count is too large. */
+int sm_uart_set_state(struct sm_uart *uart, const struct sm_uart_state *st, sm_error_t *err);
 
 #endif

@@ -358,17 +358,33 @@ void *sm_vcpu_thread(void *arg)
 	sigfillset(&set);
 	sigdelset(&set, SM_VCPU_KICK_SIGNAL);
 	pthread_sigmask(SIG_SETMASK, &set, NULL);
+	/*
+	 * consistent: the last KVM_RUN returned EINTR (or none ran yet). After an I/O or MMIO exit
+	 * the instruction is only complete once KVM_RUN is entered again, so a pause re-enters it
+	 * (with immediate_exit set it returns EINTR right after completing) before parking.
+	 */
+	bool consistent = true;
 	while (!sm_vm_stopping(vm)) {
+		if (consistent && __atomic_load_n(&vm->pause_req, __ATOMIC_SEQ_CST)) {
+			sm_vcpu_park(v);
+			continue;
+		}
+		if (v->index == 0 && __atomic_load_n(&vm->first_run_ns, __ATOMIC_RELAXED) == 0)
+			__atomic_store_n(&vm->first_run_ns, sm_now_ns(), __ATOMIC_RELAXED);
 		if (ioctl(v->fd, KVM_RUN, 0) < 0) {
-			if (errno == EINTR || errno == EAGAIN)
+			if (errno == EINTR || errno == EAGAIN) {
+				consistent = true;
 				continue;
+			}
 			sm_vm_stop(vm, SM_VM_STOP_HOST_ERROR, "vCPU %u: KVM_RUN: %s", v->index,
 				   strerror(errno));
 			break;
 		}
+		consistent = false;
 		__atomic_add_fetch(&v->exits, 1, __ATOMIC_RELAXED);
 		if (!handle_exit(v))
 			break;
 	}
+	sm_vcpu_exited(v);
 	return NULL;
 }

@@ -19,6 +19,7 @@ struct sm_vcpu {
 	pthread_t thread;
 	bool started;			      /* thread created; written under vm->lock */
 	bool joined;			      /* thread joined by sm_vm_join */
+	bool parked;			      /* waiting in the pause point; under vm->lock */
 	uint64_t exits, io_exits, mmio_exits; /* written by the vCPU thread, read atomically */
 };
 
@@ -47,7 +48,21 @@ struct sm_vm {
 	int stopping; /* read without the lock (atomic loads) by vCPU threads */
 	struct sm_vm_stop_info stop;
 	struct sm_extra_slot extra[SM_VM_MAX_EXTRA_SLOTS];
+
+	/* Pause (sm_vm_pause): pause_lock serialises pause/resume callers; the rest is under lock. */
+	pthread_mutex_t pause_lock;
+	pthread_cond_t pause_cond; /* parked/unparked vCPUs and resume */
+	int pause_req;		   /* read without the lock (atomic loads) by vCPU threads */
+	unsigned int running;	   /* vCPU threads that have not returned */
+	unsigned int parked;	   /* vCPU threads waiting in the pause point */
+	uint64_t first_run_ns;	   /* sm_now_ns() right before vCPU 0's first KVM_RUN (atomic) */
 };
+
+/* Called by a vCPU thread at a consistent point when a pause is requested: waits for resume. */
+void sm_vcpu_park(struct sm_vcpu *v);
+
+/* Called by a vCPU thread right before it returns. */
+void sm_vcpu_exited(struct sm_vcpu *v);
 
 /* Create vCPU index: fd, kvm_run mapping, CPUID, LAPIC LINT setup. */
 int sm_vcpu_init(struct sm_vm *vm, unsigned int index, sm_error_t *err);

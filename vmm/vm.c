@@ -113,7 +113,11 @@ static int vm_init(struct sm_vm *vm, const struct sm_vm_config *cfg, sm_error_t 
 		return sm_error_set(err, errno, "KVM_CREATE_VM");
 	if (fcntl(vm->vm_fd, F_SETFD, FD_CLOEXEC) < 0)
 		return sm_error_set(err, errno, "set close-on-exec on the VM fd");
-	if ((r = sm_guest_mem_alloc(&vm->mem, cfg->mem_size, err)) < 0)
+	if (cfg->mem_file != NULL)
+		r = sm_guest_mem_map_file(&vm->mem, cfg->mem_file, cfg->mem_size, err);
+	else
+		r = sm_guest_mem_alloc(&vm->mem, cfg->mem_size, err);
+	if (r < 0)
 		return r;
 	if ((r = set_ram_slots(vm, err)) < 0 || (r = setup_machine(vm, err)) < 0)
 		return r;
@@ -134,6 +138,7 @@ int sm_vm_create(const struct sm_vm_config *cfg, struct sm_vm **out, sm_error_t 
 	int r;
 
 	vm->cfg = *cfg;
+	vm->cfg.mem_file = NULL; /* only used during creation; not owned */
 	vm->kvm_fd = vm->vm_fd = -1;
 	vm->mem.memfd = -1;
 	vm->stop.vcpu = -1;
@@ -145,7 +150,9 @@ int sm_vm_create(const struct sm_vm_config *cfg, struct sm_vm **out, sm_error_t 
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&vm->cond, &ca);
+	pthread_cond_init(&vm->pause_cond, &ca);
 	pthread_condattr_destroy(&ca);
+	pthread_mutex_init(&vm->pause_lock, NULL);
 	pthread_once(&kick_once, install_kick_handler);
 	r = vm_init(vm, cfg, err);
 	if (r < 0) {
@@ -184,6 +191,7 @@ static void stop_va(struct sm_vm *vm, int vcpu, uint32_t exit_reason, enum sm_vm
 		pthread_cond_broadcast(&vm->cond);
 	}
 	kick_all(vm);
+	pthread_cond_broadcast(&vm->pause_cond); /* parked vCPUs leave on a stop */
 	pthread_mutex_unlock(&vm->lock);
 }
 
@@ -232,9 +240,109 @@ int sm_vm_start(struct sm_vm *vm, sm_error_t *err)
 			return sm_error_set(err, e, "create vCPU %u thread", i);
 		}
 		v->started = true;
+		vm->running++;
 	}
 	pthread_mutex_unlock(&vm->lock);
 	return 0;
+}
+
+void sm_vcpu_park(struct sm_vcpu *v)
+{
+	struct sm_vm *vm = v->vm;
+
+	pthread_mutex_lock(&vm->lock);
+	v->parked = true;
+	vm->parked++;
+	pthread_cond_broadcast(&vm->pause_cond);
+	while (vm->pause_req && !vm->stopping)
+		pthread_cond_wait(&vm->pause_cond, &vm->lock);
+	vm->parked--;
+	v->parked = false;
+	pthread_cond_broadcast(&vm->pause_cond);
+	pthread_mutex_unlock(&vm->lock);
+}
+
+void sm_vcpu_exited(struct sm_vcpu *v)
+{
+	struct sm_vm *vm = v->vm;
+
+	pthread_mutex_lock(&vm->lock);
+	vm->running--;
+	pthread_cond_broadcast(&vm->pause_cond);
+	pthread_mutex_unlock(&vm->lock);
+}
+
+int sm_vm_pause(struct sm_vm *vm, sm_error_t *err)
+{
+	int r = 0;
+
+	pthread_mutex_lock(&vm->pause_lock);
+	pthread_mutex_lock(&vm->lock);
+	if (vm->stopping) {
+		r = sm_error_set(err, ESRCH, "pause: the VM has stopped (%s)",
+				 sm_vm_stop_reason_name(vm->stop.reason));
+		goto out;
+	}
+	if (vm->pause_req)
+		goto out; /* already paused: every running vCPU is parked */
+	__atomic_store_n(&vm->pause_req, 1, __ATOMIC_SEQ_CST);
+	kick_all(vm);
+	while (vm->parked < vm->running && !vm->stopping)
+		pthread_cond_wait(&vm->pause_cond, &vm->lock);
+	if (vm->stopping) {
+		r = sm_error_set(err, ESRCH, "pause: the VM stopped while pausing (%s)",
+				 sm_vm_stop_reason_name(vm->stop.reason));
+		__atomic_store_n(&vm->pause_req, 0, __ATOMIC_SEQ_CST);
+	}
+out:
+	pthread_mutex_unlock(&vm->lock);
+	pthread_mutex_unlock(&vm->pause_lock);
+	return r;
+}
+
+int sm_vm_resume(struct sm_vm *vm, sm_error_t *err)
+{
+	int r = 0;
+
+	pthread_mutex_lock(&vm->pause_lock);
+	pthread_mutex_lock(&vm->lock);
+	if (vm->stopping) {
+		r = sm_error_set(err, ESRCH, "resume: the VM has stopped (%s)",
+				 sm_vm_stop_reason_name(vm->stop.reason));
+	} else if (vm->pause_req) {
+		/* immediate_exit is only ever set for a pause or a stop; not stopping, so clear it. */
+		for (unsigned int i = 0; i < vm->ncpus; i++)
+			if (vm->vcpus[i].run != NULL)
+				__atomic_store_n(&vm->vcpus[i].run->immediate_exit, 0, __ATOMIC_SEQ_CST);
+		__atomic_store_n(&vm->pause_req, 0, __ATOMIC_SEQ_CST);
+		pthread_cond_broadcast(&vm->pause_cond);
+		/* Return once every vCPU has left the pause point, so a following pause is a new one. */
+		while (vm->parked > 0 && !vm->stopping)
+			pthread_cond_wait(&vm->pause_cond, &vm->lock);
+	}
+	pthread_mutex_unlock(&vm->lock);
+	pthread_mutex_unlock(&vm->pause_lock);
+	return r;
+}
+
+bool sm_vm_paused(const struct sm_vm *vm)
+{
+	return __atomic_load_n(&vm->pause_req, __ATOMIC_SEQ_CST) != 0 && !sm_vm_stopping(vm);
+}
+
+int sm_vm_fd(const struct sm_vm *vm)
+{
+	return vm->vm_fd;
+}
+
+int sm_vm_kvm_fd(const struct sm_vm *vm)
+{
+	return vm->kvm_fd;
+}
+
+uint64_t sm_vm_first_run_ns(const struct sm_vm *vm)
+{
+	return __atomic_load_n(&vm->first_run_ns, __ATOMIC_RELAXED);
 }
 
 int sm_vm_wait(struct sm_vm *vm, int64_t timeout_ns, struct sm_vm_stop_info *info)
@@ -299,6 +407,8 @@ void sm_vm_destroy(struct sm_vm *vm)
 	free(vm->cpuid);
 	pthread_mutex_destroy(&vm->lock);
 	pthread_cond_destroy(&vm->cond);
+	pthread_cond_destroy(&vm->pause_cond);
+	pthread_mutex_destroy(&vm->pause_lock);
 	free(vm);
 }
 

@@ -38,6 +38,9 @@ struct sm_vm_config {
 	unsigned int ncpus; /* 1..SM_VM_MAX_VCPUS */
 	bool no_irqchip;    /* no in-kernel irqchip/PIT (selftests: HLT then exits to the VMM) */
 	bool debug;	    /* log unhandled accesses and device events to stderr */
+	/* Restore: map guest RAM copy-on-write from this snapshot memory file (exactly mem_size
+	 * bytes, see sm_guest_mem_map_file) instead of a fresh memfd. NULL for a new VM. */
+	const char *mem_file;
 };
 
 enum sm_vm_stop_reason {
@@ -166,6 +169,32 @@ int sm_vm_start(struct sm_vm *vm, sm_error_t *err);
  */
 void sm_vm_stop(struct sm_vm *vm, enum sm_vm_stop_reason reason, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/*
+ * Pause the VM: every vCPU thread leaves KVM_RUN (kicked with SM_VCPU_KICK_SIGNAL) at a point
+ * where its state is consistent (a pending I/O or MMIO exit is completed first) and waits there,
+ * so KVM_GET_* on the vCPU fds from another thread see a still guest. Returns once all running
+ * vCPUs are parked. Any thread except a vCPU thread or a device callback (they would wait for
+ * themselves); idempotent (pausing a paused VM returns 0 at once). Before sm_vm_start it only
+ * records the pause: the vCPU threads park before their first KVM_RUN. Fails with ESRCH when the
+ * VM has stopped. Devices (event loop, device threads) keep running: see sm_snapshot for quiescing.
+ */
+int sm_vm_pause(struct sm_vm *vm, sm_error_t *err);
+
+/* Let paused vCPUs run again; idempotent (no-op when not paused). ESRCH when the VM stopped. */
+int sm_vm_resume(struct sm_vm *vm, sm_error_t *err);
+
+/* True while paused (sm_vm_pause returned and no sm_vm_resume since) and not stopped. */
+bool sm_vm_paused(const struct sm_vm *vm);
+
+/* The KVM VM fd (for KVM_GET/SET_IRQCHIP, PIT2, CLOCK while paused: snapshots). */
+int sm_vm_fd(const struct sm_vm *vm);
+
+/* The /dev/kvm fd (system ioctls such as KVM_GET_MSR_INDEX_LIST). */
+int sm_vm_kvm_fd(const struct sm_vm *vm);
+
+/* sm_now_ns() taken right before vCPU 0 first entered KVM_RUN, 0 before that (restore latency). */
+uint64_t sm_vm_first_run_ns(const struct sm_vm *vm);
 
 /* True once sm_vm_stop was called (or the guest stopped). */
 bool sm_vm_stopping(const struct sm_vm *vm);

@@ -493,6 +493,108 @@ static void test_irqfd(void)
 	close(efd);
 }
 
+/* A port whose n-th read returns n. */
+struct counter_port {
+	uint64_t reads; /* atomic */
+};
+
+static uint64_t cnt_read(void *opaque, uint64_t offset, unsigned int size)
+{
+	struct counter_port *c = opaque;
+	(void)offset;
+	(void)size;
+	return __atomic_add_fetch(&c->reads, 1, __ATOMIC_SEQ_CST) & 0xffff;
+}
+
+static void cnt_write(void *opaque, uint64_t offset, unsigned int size, uint64_t value)
+{
+	(void)opaque;
+	(void)offset;
+	(void)size;
+	(void)value;
+}
+
+static const struct sm_bus_ops cnt_ops = {cnt_read, cnt_write};
+
+/* True when the paused guest's state agrees with the device: every IN the device answered has
+ * completed (its value reached AX or memory), so a snapshot would not repeat it. */
+static bool in_completed(struct sm_vm *vm, const struct counter_port *port)
+{
+	uint16_t reads = (uint16_t)__atomic_load_n(&port->reads, __ATOMIC_SEQ_CST), mem = 0;
+	struct kvm_regs regs;
+
+	memset(&regs, 0, sizeof(regs));
+	ioctl(sm_vm_vcpu_fd(vm, 0), KVM_GET_REGS, &regs);
+	sm_guest_read(sm_vm_mem(vm), 0x600, &mem, sizeof(mem));
+	if (regs.rip == 0x1004) /* after the IN, before the store */
+		return (uint16_t)regs.rax == reads;
+	if (regs.rip == 0x1003 || regs.rip == 0x1007) /* at the IN (not started) or the jmp */
+		return mem == reads;
+	tap_diag("paused at rip 0x%llx: memory %u, ax %u, device reads %u", (unsigned long long)regs.rip, mem,
+		 (uint16_t)regs.rax, reads);
+	return false;
+}
+
+/*
+ * sm_vm_pause/resume with a guest that loops on an I/O exit (in ax, dx; mov [0x600], ax): a pause
+ * completes the pending IN first (KVM writes AX and moves RIP only when KVM_RUN is entered
+ * again), nothing moves while paused, pausing before the start holds the vCPU before its first
+ * KVM_RUN, and a stopped VM refuses both with ESRCH.
+ */
+static void test_pause(void)
+{
+	/* mov dx,0x500; loop: in ax,dx; mov [0x600],ax; jmp loop */
+	static const uint8_t code[] = {0xba, 0x00, 0x05, 0xed, 0xa3, 0x00, 0x06, 0xeb, 0xfa};
+	struct counter_port port = {0};
+	struct sm_vm_stop_info info;
+	struct sm_vm_stats st1, st2;
+	sm_error_t err = SM_ERROR_INIT;
+	struct sm_vm *vm = make_vm(0x10000, 1, false);
+	uint64_t r1, r2;
+	int good = 0;
+
+	if (vm == NULL)
+		return;
+	sm_vm_register_pio(vm, TEST_PORT, 2, &cnt_ops, &port, "counter", &err);
+	load(vm, 0x1000, code, sizeof(code));
+	set_real_mode(vm, 0, 0x1000);
+	ok(sm_vm_pause(vm, &err) == 0 && sm_vm_paused(vm), "pause before start: %s", err.msg);
+	ok(sm_vm_start(vm, &err) == 0, "start paused");
+	usleep(100000);
+	ok(__atomic_load_n(&port.reads, __ATOMIC_SEQ_CST) == 0, "no guest instruction ran before resume");
+	ok(sm_vm_resume(vm, &err) == 0 && !sm_vm_paused(vm), "resume");
+	usleep(100000);
+	ok(__atomic_load_n(&port.reads, __ATOMIC_SEQ_CST) > 0, "the guest runs after resume (%llu INs)",
+	   (unsigned long long)__atomic_load_n(&port.reads, __ATOMIC_SEQ_CST));
+	for (int i = 0; i < 50; i++) {
+		sm_error_clear(&err);
+		if (sm_vm_pause(vm, &err) < 0)
+			break;
+		good += in_completed(vm, &port);
+		sm_vm_resume(vm, &err);
+		usleep(1000);
+	}
+	ok(good == 50, "50 pauses, each with the device's last IN completed in the guest (%d)", good);
+	ok(sm_vm_pause(vm, &err) == 0, "pause");
+	r1 = __atomic_load_n(&port.reads, __ATOMIC_SEQ_CST);
+	sm_vm_get_stats(vm, &st1);
+	usleep(100000);
+	r2 = __atomic_load_n(&port.reads, __ATOMIC_SEQ_CST);
+	sm_vm_get_stats(vm, &st2);
+	ok(r1 == r2 && st1.exits == st2.exits, "nothing runs while paused (%llu INs, %llu exits)",
+	   (unsigned long long)r1, (unsigned long long)st1.exits);
+	sm_vm_stop(vm, SM_VM_STOP_REQUESTED, "test done");
+	ok(sm_vm_wait(vm, TIMEOUT_NS, &info) == 0 && info.reason == SM_VM_STOP_REQUESTED,
+	   "a stop ends a paused VM");
+	sm_vm_join(vm);
+	sm_error_clear(&err);
+	ok(sm_vm_pause(vm, &err) < 0 && err.code == ESRCH, "pause after the stop: %s", err.msg);
+	sm_error_clear(&err);
+	ok(sm_vm_resume(vm, &err) < 0 && err.code == ESRCH, "resume after the stop: %s", err.msg);
+	ok(!sm_vm_paused(vm), "a stopped VM is not paused");
+	sm_vm_destroy(vm);
+}
+
 int main(void)
 {
 	const struct sm_host_caps *caps;
@@ -512,5 +614,6 @@ int main(void)
 	test_memslot_ioeventfd();
 	test_irqfd();
 	test_uart_echo();
+	test_pause();
 	return tap_done();
 }

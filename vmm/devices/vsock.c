@@ -18,7 +18,7 @@
 #include "vmm/devices/devutil.h"
 #include "vmm/devices/vsock_internal.h"
 
-#define VSOCK_STATE_VERSION 1u
+#define VSOCK_STATE_VERSION 2u /* 2 adds had_conns; 1 is still read */
 #define DEFAULT_BUF_ALLOC (64u * 1024)
 #define DEFAULT_MAX_CONNS 256u
 #define DEFAULT_CONNECT_TIMEOUT_MS 10000u
@@ -195,21 +195,29 @@ static void vsock_reset(struct sm_virtio_dev *dev)
 
 /*
  * Connections cannot be saved (their host ends are sockets of other processes), so a save drops
- * them and owes the guest a TRANSPORT_RESET. The thread stays stopped so that nothing touches
- * the rings while the VMM copies guest memory: sm_vsock_resume() restarts it.
+ * them and, when there were any, owes the guest a TRANSPORT_RESET. Without connections the reset
+ * is not sent: the guest would only reset connected sockets anyway, and processing it races with
+ * the first host connections after a restore (a connection the guest accepts before it handles
+ * the event is killed on the guest side without an RST, and the host waits forever). The thread
+ * stays stopped so that nothing touches the rings while the VMM copies guest memory:
+ * sm_vsock_resume() restarts it.
  */
 static int vsock_save(struct sm_virtio_dev *dev, struct sm_state_buf *buf, sm_error_t *err)
 {
 	struct sm_vsock *vs = sm_virtio_priv(dev);
+	bool had_conns;
 
 	(void)err;
 	pthread_mutex_lock(&vs->thr_lock);
 	stop_thread(vs);
+	had_conns = vs->nconns > 0;
 	vsock_drop_all(vs);
-	__atomic_store_n(&vs->transport_reset_owed, 1, __ATOMIC_RELEASE);
+	if (had_conns)
+		__atomic_store_n(&vs->transport_reset_owed, 1, __ATOMIC_RELEASE);
 	pthread_mutex_unlock(&vs->thr_lock);
 	sm_state_put_u32(buf, VSOCK_STATE_VERSION);
 	sm_state_put_u64(buf, vs->cid);
+	sm_state_put_u8(buf, had_conns);
 	return 0;
 }
 
@@ -218,19 +226,24 @@ static int vsock_restore(struct sm_virtio_dev *dev, struct sm_state_reader *r, s
 	struct sm_vsock *vs = sm_virtio_priv(dev);
 	uint32_t version = 0;
 	uint64_t cid = 0;
+	uint8_t had_conns = 1;
 
 	if (sm_state_get_u32(r, &version, err) < 0 || sm_state_get_u64(r, &cid, err) < 0)
 		return -1;
-	if (version != VSOCK_STATE_VERSION)
-		return sm_error_set(err, 0, "vsock state version %u, expected %u", version,
+	if (version != 1 && version != VSOCK_STATE_VERSION)
+		return sm_error_set(err, 0, "vsock state version %u, expected 1 or %u", version,
 				    VSOCK_STATE_VERSION);
+	if (version >= 2 && sm_state_get_u8(r, &had_conns, err) < 0)
+		return -1;
 	if (cid < 3 || cid >= UINT32_MAX)
 		return sm_error_set(err, 0, "vsock state has a bad guest CID %llu", (unsigned long long)cid);
 	/*
 	 * The CID this process was configured with wins over the saved one (clones get their own):
-	 * the TRANSPORT_RESET makes the guest re-read it.
+	 * the TRANSPORT_RESET makes the guest re-read it. It also resets the guest's connected
+	 * sockets, whose host ends are gone; with the same CID and no connections it is not sent.
 	 */
-	__atomic_store_n(&vs->transport_reset_owed, 1, __ATOMIC_RELEASE);
+	if (had_conns || cid != vs->cid)
+		__atomic_store_n(&vs->transport_reset_owed, 1, __ATOMIC_RELEASE);
 	return 0;
 }
 

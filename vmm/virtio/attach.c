@@ -11,6 +11,8 @@
 #include "vmm/evloop.h"
 #include "vmm/virtio/attach.h"
 
+_Static_assert(SM_VIRTIO_SLOTS == SM_MACHINE_MAX_VIRTIO, "the machine records one device per virtio slot");
+
 /* ISA lines not used by the legacy devices (timer, keyboard, cascade, UARTs, RTC, FPU). */
 static const uint32_t slot_irqs[SM_VIRTIO_SLOTS] = {5, 6, 7, 9, 10, 11, 14, 15};
 
@@ -26,6 +28,8 @@ struct sm_virtio_attached {
 	uint64_t base;
 	struct sm_virtio_dev *dev;
 	uint32_t irq;
+	unsigned int slot;
+	bool registered; /* recorded in the machine's device list (for snapshots) */
 	unsigned int nqueues;
 	struct queue_kick kicks[SM_VIRTIO_MAX_QUEUES];
 };
@@ -103,6 +107,7 @@ int sm_virtio_attach_prepare(struct sm_machine *m, unsigned int slot, struct sm_
 	a->machine = m;
 	a->vm = sm_machine_vm(m);
 	a->irq = slot_irqs[slot];
+	a->slot = slot;
 	a->base = SM_VIRTIO_MMIO_BASE + (uint64_t)slot * SM_VIRTIO_MMIO_SIZE;
 	for (unsigned int q = 0; q < SM_VIRTIO_MAX_QUEUES; q++)
 		a->kicks[q].fd = -1;
@@ -121,6 +126,9 @@ int sm_virtio_attach_finish(struct sm_virtio_attached *a, struct sm_virtio_dev *
 
 	a->dev = dev;
 	a->nqueues = sm_virtio_mmio_num_queues(dev);
+	if ((r = sm_machine_set_virtio(a->machine, a->slot, dev, err)) < 0)
+		return r;
+	a->registered = true;
 	for (unsigned int i = 0; i < num_shm; i++) {
 		uint32_t memslot;
 		if (shm_hva == NULL || shm_hva[i] == NULL)
@@ -167,6 +175,8 @@ void sm_virtio_detach(struct sm_virtio_attached *a)
 {
 	if (a == NULL)
 		return;
+	if (a->registered)
+		(void)sm_machine_set_virtio(a->machine, a->slot, NULL, NULL);
 	for (unsigned int q = 0; q < SM_VIRTIO_MAX_QUEUES; q++) {
 		if (a->kicks[q].fd < 0)
 			continue;

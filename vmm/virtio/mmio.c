@@ -973,3 +973,13 @@ unsigned int sm_virtio_mmio_num_queues(const struct sm_virtio_dev *dev)
 {
 	return dev->ops.num_queues;
 }
+
+uint32_t sm_virtio_mmio_device_id(const struct sm_virtio_dev *dev)
+{
+	return dev->ops.device_id;
+}
+
+const char *sm_virtio_mmio_name(const struct sm_virtio_dev *dev)
+{
+	return dev_name(dev);
+}

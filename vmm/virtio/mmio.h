@@ -147,6 +147,10 @@ void sm_virtio_mmio_notify(struct sm_virtio_dev *dev, unsigned int queue);
 /* Guest physical address of QueueNotify (for a 4-byte ioeventfd with datamatch = queue index). */
 uint64_t sm_virtio_mmio_notify_addr(const struct sm_virtio_dev *dev);
 
+/* The device id (ops->device_id, SM_VIRTIO_ID_*) and name, e.g. to match snapshot sections. */
+uint32_t sm_virtio_mmio_device_id(const struct sm_virtio_dev *dev);
+const char *sm_virtio_mmio_name(const struct sm_virtio_dev *dev);
+
 /* Number of queues the device has (its ops' num_queues). */
 unsigned int sm_virtio_mmio_num_queues(const struct sm_virtio_dev *dev);
 
