@@ -31,5 +31,6 @@ struct sm_command {
 
 int cmd_spec(int argc, char **argv, const struct sm_global_opts *g, sm_error_t *err);
 int cmd_vm_run(int argc, char **argv, const struct sm_global_opts *g, sm_error_t *err);
+int cmd_prepare(int argc, char **argv, const struct sm_global_opts *g, sm_error_t *err);
 
 #endif

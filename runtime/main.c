@@ -12,6 +12,7 @@
 static const struct sm_command commands[] = {
 	{"spec", cmd_spec, "write a default config.json into a bundle", false},
 	{"vm-run", cmd_vm_run, "boot a microVM and run one command in it (diagnostic)", true},
+	{"prepare", cmd_prepare, "boot and save the template VM of a VM shape ahead of time", false},
 };
 
 static void usage(FILE *f)
