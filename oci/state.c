@@ -114,6 +114,10 @@ int sm_oci_state_to_json(const struct sm_oci_state *st, unsigned flags, char **o
 		sm_jw_key(&w, "vmmStartTime");
 		sm_jw_uint(&w, st->vmm_start_time);
 		sm_jw_map(&w, "sockets", &st->sockets);
+		if (st->cgroup != NULL) {
+			sm_jw_key(&w, "cgroup");
+			sm_jw_str(&w, st->cgroup);
+		}
 		sm_jw_close(&w, '}');
 	}
 	sm_jw_close(&w, '}');
@@ -123,7 +127,7 @@ int sm_oci_state_to_json(const struct sm_oci_state *st, unsigned flags, char **o
 static int parse_private(struct sm_jctx *c, yajl_val v, void *out)
 {
 	static const char *const keys[] = {"version",	   "createdNs", "ownerUid", "vmmPid",
-					   "vmmStartTime", "sockets",	NULL};
+					   "vmmStartTime", "sockets",	"cgroup",   NULL};
 	struct sm_oci_state *st = out;
 	struct sm_oci_i64 created = {0}, vmm_pid = {0};
 	struct sm_oci_u64 owner = {0}, start = {0};
@@ -142,7 +146,8 @@ static int parse_private(struct sm_jctx *c, yajl_val v, void *out)
 	    (r = sm_j_opt_uint(c, v, "ownerUid", UINT32_MAX, &owner)) < 0 ||
 	    (r = sm_j_opt_int(c, v, "vmmPid", 0, INT_MAX, &vmm_pid)) < 0 ||
 	    (r = sm_j_opt_uint(c, v, "vmmStartTime", UINT64_MAX, &start)) < 0 ||
-	    (r = sm_j_opt_map(c, v, "sockets", &st->sockets)) < 0)
+	    (r = sm_j_opt_map(c, v, "sockets", &st->sockets)) < 0 ||
+	    (r = sm_j_opt_str(c, v, "cgroup", &st->cgroup)) < 0)
 		return r;
 	st->created_ns = created.val;
 	st->owner_uid = (uint32_t)owner.val;
@@ -232,6 +237,7 @@ void sm_oci_state_clear(struct sm_oci_state *st)
 	sm_oci_map_free(&st->annotations);
 	free(st->rootfs);
 	sm_oci_map_free(&st->sockets);
+	free(st->cgroup);
 	memset(st, 0, sizeof(*st));
 }
 

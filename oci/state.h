@@ -42,6 +42,7 @@ struct sm_oci_state {
 	int vmm_pid;
 	uint64_t vmm_start_time;   /* /proc/<pid>/stat field 22, to tell a reused pid from our VMM */
 	struct sm_oci_map sockets; /* name -> path, e.g. "vmm" -> the VMM control socket */
+	char *cgroup;		   /* the host cgroup's description (runtime/cgroup.h), or NULL */
 };
 
 enum {

@@ -8,11 +8,24 @@
 #include "config.h"
 #include "common/error.h"
 #include "runtime/commands.h"
+#include "runtime/log.h"
 
 static const struct sm_command commands[] = {
+	{"create", cmd_create, "create a container (boot its VM, prepare the process)", false},
+	{"start", cmd_start, "start a created container's process", false},
+	{"state", cmd_state, "print a container's state", false},
+	{"kill", cmd_kill, "send a signal to the container's process", false},
+	{"delete", cmd_delete, "remove a stopped container (--force: any)", false},
+	{"run", cmd_run, "create and start a container", false},
+	{"exec", cmd_exec, "run another process in a container", false},
+	{"ps", cmd_ps, "list a container's processes (guest pids)", false},
+	{"list", cmd_list, "list containers", false},
+	{"pause", cmd_pause, "pause a container's VM", false},
+	{"resume", cmd_resume, "resume a paused container's VM", false},
+	{"features", cmd_features, "print the features this runtime implements", false},
 	{"spec", cmd_spec, "write a default config.json into a bundle", false},
-	{"vm-run", cmd_vm_run, "boot a microVM and run one command in it (diagnostic)", true},
 	{"prepare", cmd_prepare, "boot and save the template VM of a VM shape ahead of time", false},
+	{"vm-run", cmd_vm_run, "boot a microVM and run one command in it (diagnostic)", true},
 };
 
 static void usage(FILE *f)
@@ -111,6 +124,10 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 1;
 	}
+	if (sm_log_init(g.log_path, g.log_format, g.debug, &err) < 0) {
+		fprintf(stderr, "sm-runtime: %s\n", err.msg);
+		return 1;
+	}
 	name = argv[first];
 	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
 		if (strcmp(commands[i].name, name) != 0)
@@ -119,7 +136,11 @@ int main(int argc, char **argv)
 		optind = 0;
 		r = commands[i].fn(argc - first, argv + first, &g, &err);
 		if (r < 0) {
-			fprintf(stderr, "sm-runtime %s: %s\n", name, err.msg[0] ? err.msg : "failed");
+			/* The log file (containerd reads its last error line) and stderr both get it. */
+			if (g.log_path != NULL)
+				sm_log_error(&err);
+			else
+				fprintf(stderr, "sm-runtime %s: %s\n", name, err.msg[0] ? err.msg : "failed");
 			return 1;
 		}
 		return r;

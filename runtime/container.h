@@ -1,0 +1,82 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#ifndef SM_RUNTIME_CONTAINER_H
+#define SM_RUNTIME_CONTAINER_H
+
+/*
+ * A container's state directory <root>/<id>/ (docs/design/lifecycle.md): state.json (oci/state.h),
+ * the lock every command on the container holds, the monitor's control socket monitor.sock and the
+ * VM's vsock socket vsock.sock. Socket paths are reached through /proc/self/fd/<dirfd>/ so that a
+ * long root or id never overflows sun_path.
+ */
+#include <stdbool.h>
+
+#include "common/error.h"
+#include "oci/state.h"
+
+#define SM_CONTAINER_STATE "state.json"
+#define SM_CONTAINER_LOCK "lock"
+#define SM_CONTAINER_MONITOR_SOCK "monitor.sock"
+#define SM_CONTAINER_VSOCK_SOCK "vsock.sock"
+#define SM_CONTAINER_EXIT_FILE "exit-status"
+#define SM_CONTAINER_CONSOLE_LOG "console.log" /* the guest serial console, with --debug */
+
+struct sm_container {
+	char *root; /* the state root */
+	char *id;
+	char *dir;	/* <root>/<id> */
+	int dir_fd;	/* O_PATH fd of dir */
+	int lock_fd;	/* flock()ed */
+	bool has_state; /* st was loaded or saved */
+	struct sm_oci_state st;
+};
+
+/*
+ * The state root: opt (--root) when given, else /run/sm-runtime for root, else
+ * $XDG_RUNTIME_DIR/sm-runtime (or /tmp/sm-runtime-<uid> without XDG_RUNTIME_DIR). malloc'd.
+ */
+char *sm_container_root(const char *opt);
+
+/*
+ * Make the state directory of a new container (the root too when missing) and lock it. Fails
+ * with "container `id` already exists" (EEXIST) when the directory exists, and names the rule
+ * an invalid id breaks.
+ */
+int sm_container_new(const char *root, const char *id, struct sm_container *c, sm_error_t *err);
+
+/*
+ * Lock an existing container and load its state.json. "container `id` does not exist" (ENOENT)
+ * when there is no such directory. A directory without state.json (a create that died before
+ * writing it) is opened with has_state false.
+ */
+int sm_container_open(const char *root, const char *id, struct sm_container *c, sm_error_t *err);
+
+/*
+ * Like sm_container_open() without taking the lock: for `list`, which must not wait for a create
+ * in progress. The state may be one being replaced (it is written atomically, so never torn).
+ */
+int sm_container_peek(const char *root, const char *id, struct sm_container *c, sm_error_t *err);
+
+/* Connect to the container's monitor; returns the fd. */
+int sm_container_connect(const struct sm_container *c, sm_error_t *err);
+
+/* Write c->st to state.json atomically. */
+int sm_container_save(struct sm_container *c, sm_error_t *err);
+
+/* Remove the state directory and everything in it (the lock is held until sm_container_close). */
+int sm_container_remove(struct sm_container *c, sm_error_t *err);
+
+/* Unlock and free; c may be zeroed or already closed. */
+void sm_container_close(struct sm_container *c);
+
+/* "/proc/self/fd/<dir_fd>/<name>": a short path to a file in the state directory (malloc'd). */
+char *sm_container_path(const struct sm_container *c, const char *name);
+
+/*
+ * The container's current status: state.json's, corrected by the monitor: a monitor that is gone
+ * (or whose pid was reused) means stopped; a live monitor is asked (STATUS). *exit_status gets the
+ * container process's exit status when known (else -1); may be NULL.
+ */
+int sm_container_status(struct sm_container *c, enum sm_oci_status *status, int *exit_status,
+			sm_error_t *err);
+
+#endif

@@ -1,0 +1,619 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The per-container monitor (runtime/monitor.h): a single-threaded poll() loop (the VMM adds its
+ * own vCPU and event-loop threads) over the control socket, its clients, the agent connection,
+ * a signalfd and, with a terminal, the console input.
+ */
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "common/cleanup.h"
+#include "common/util.h"
+#include "oci/state.h"
+#include "runtime/agent-client.h"
+#include "runtime/agent-spec.h"
+#include "runtime/bind-shares.h"
+#include "runtime/container.h"
+#include "runtime/monitor-proto.h"
+#include "runtime/monitor.h"
+
+#define AGENT_PORT 1024
+#define MAX_CLIENTS 64
+#define INIT_STREAM 1
+#define AGENT_TIMEOUT_MS 120000 /* generous: guests crawl on loaded hosts with emulated kernel code */
+
+/* Signals the monitor passes on to the container process, as runc's init would receive them. */
+static const int forwarded_signals[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH};
+
+struct client {
+	int fd;
+	uint32_t exec_stream; /* 0: none */
+	int io[3];	      /* the exec process's stdio, owned */
+};
+
+struct monitor {
+	const struct sm_monitor_opts *o;
+	struct sm_sandbox *sb;
+	struct sm_bind_shares binds;
+	struct sm_agent_client *agent;
+	enum sm_oci_status status;
+	int exit_status;
+	uint32_t guest_pid;
+	uint32_t next_stream;
+	int listen_fd, sfd;
+	bool shutdown;
+	struct client clients[MAX_CLIENTS];
+	size_t nclients;
+	/* terminal: host input is fed to the console only once the process has opened hvc0 */
+	int cons_pipe[2];
+	bool feed_console;
+	char inbuf[4096];
+	size_t inlen, inoff;
+	struct winsize ws;
+};
+
+/* Connect to the agent, giving up early when the VM stops while it boots. */
+static int connect_agent(struct monitor *m, int *fd, sm_error_t *err)
+{
+	struct sm_machine *mach = sm_sandbox_machine(m->sb);
+	int64_t t = m->o->boot_timeout_ns;
+	uint64_t deadline = t < 0 ? UINT64_MAX : sm_now_ns() + (uint64_t)t;
+
+	for (;;) {
+		struct sm_machine_result res;
+		sm_error_t cerr = SM_ERROR_INIT;
+
+		*fd = sm_agent_connect_hybrid(SM_CONTAINER_VSOCK_SOCK, AGENT_PORT, 1000, &cerr);
+		if (*fd >= 0)
+			return 0;
+		if (sm_machine_wait(mach, 0, &res) == 0) {
+			sm_machine_outcome(&res, err);
+			return sm_error_prefix(err, "the VM stopped before its agent answered: ");
+		}
+		if (sm_now_ns() >= deadline)
+			return sm_error_set(err, ETIMEDOUT,
+					    "guest agent did not answer within %lld s (SM_BOOT_TIMEOUT_S)",
+					    (long long)(t / 1000000000));
+	}
+}
+
+/*
+ * Get a sandbox whose agent is ready: boot a fresh VM and wait for its agent. This is the one
+ * place to replace with a snapshot-template restore; everything after it only needs m->sb and
+ * m->agent.
+ */
+static int monitor_boot_sandbox(struct monitor *m, sm_error_t *err)
+{
+	const struct sm_monitor_opts *o = m->o;
+	struct sm_sandbox_config sb = o->sb;
+	int fd = -1, r;
+
+	if ((r = sm_bind_shares_plan(o->cfg, o->bundle, o->rootfs, SM_SANDBOX_ROOT_TAG, &m->binds, err)) < 0)
+		return r;
+	sb.rootfs = o->rootfs;
+	sb.rootfs_readonly = o->cfg->root->readonly;
+	sb.vsock_path = SM_CONTAINER_VSOCK_SOCK; /* relative: the monitor runs in the state directory */
+	sb.agent = true;
+	sb.binds = &m->binds;
+	sb.machine.cmd = NULL;
+	/* --debug keeps the guest kernel's and init's messages; the container's stdio is not theirs. */
+	if (o->debug)
+		sb.machine.console_out_fd =
+		    open(SM_CONTAINER_CONSOLE_LOG, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	if (o->cfg->process->terminal) {
+		if (pipe2(m->cons_pipe, O_CLOEXEC) < 0)
+			return sm_error_set(err, errno, "console input pipe");
+		sb.console = true;
+		sb.console_in_fd = m->cons_pipe[0];
+		sb.console_out_fd = o->term_out;
+		if (ioctl(o->term_in, TIOCGWINSZ, &m->ws) == 0 && m->ws.ws_col > 0) {
+			sb.console_cols = m->ws.ws_col;
+			sb.console_rows = m->ws.ws_row;
+		} else if (o->cfg->process->has_console_size) {
+			sb.console_cols = (uint16_t)o->cfg->process->console_width;
+			sb.console_rows = (uint16_t)o->cfg->process->console_height;
+		}
+	}
+	if ((r = sm_sandbox_create(&sb, &m->sb, err)) < 0 ||
+	    (r = sm_machine_start(sm_sandbox_machine(m->sb), err)) < 0)
+		return r;
+	if ((r = connect_agent(m, &fd, err)) < 0)
+		return r;
+	if ((r = sm_agent_client_new(fd, &m->agent, err)) < 0)
+		return r;
+	return sm_agent_client_handshake(m->agent, AGENT_TIMEOUT_MS, err);
+}
+
+/* CREATE: the container is set up in the guest and its process waits for START. */
+static int monitor_create_container(struct monitor *m, sm_error_t *err)
+{
+	const struct sm_monitor_opts *o = m->o;
+	struct sm_agent_spec_opts so = {.rootfs_tag = SM_SANDBOX_ROOT_TAG, .bundle = o->bundle};
+	struct sm_agent_stdio io = {STDIN_FILENO, STDOUT_FILENO, STDERR_FILENO};
+	struct sm_buf payload = {0};
+	int r;
+
+	so.rootfs_dax = o->sb.dax_mib > 0;
+	so.no_pivot = o->no_pivot;
+	so.map_bind_source = sm_bind_shares_map;
+	so.opaque = &m->binds;
+	if (o->cfg->process->terminal) {
+		so.terminal_hvc = true;
+		io = (struct sm_agent_stdio){-1, -1, -1};
+	}
+	if ((r = sm_agent_spec_create(&payload, o->cfg, &so, err)) >= 0)
+		r = sm_agent_client_create(m->agent, INIT_STREAM, &payload, &io, &m->guest_pid,
+					   AGENT_TIMEOUT_MS, err);
+	sm_buf_free(&payload);
+	if (r < 0)
+		return r;
+	m->status = SM_OCI_STATUS_CREATED;
+	m->feed_console = o->cfg->process->terminal;
+	return 0;
+}
+
+static int listen_control(struct monitor *m, sm_error_t *err)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+
+	strcpy(sa.sun_path, SM_CONTAINER_MONITOR_SOCK);
+	unlink(SM_CONTAINER_MONITOR_SOCK);
+	m->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (m->listen_fd < 0)
+		return sm_error_set(err, errno, "control socket");
+	if (bind(m->listen_fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(m->listen_fd, 16) < 0)
+		return sm_error_set(err, errno, "control socket `%s/%s`", m->o->dir,
+				    SM_CONTAINER_MONITOR_SOCK);
+	return 0;
+}
+
+static void send_ok(int fd, uint32_t pid, uint32_t stream)
+{
+	struct sm_buf b = {0};
+
+	if (pid)
+		sm_tlv_put_u32(&b, SM_MON_TAG_PID, pid);
+	if (stream)
+		sm_tlv_put_u32(&b, SM_MON_TAG_STREAM, stream);
+	(void)sm_mon_send(fd, SM_MON_OK, 0, &b, NULL, 0, NULL);
+	sm_buf_free(&b);
+}
+
+static int do_start(struct monitor *m, sm_error_t *err)
+{
+	int r;
+
+	if (m->status != SM_OCI_STATUS_CREATED)
+		return sm_error_set(err, 0, "cannot start a container that is %s",
+				    sm_oci_status_name(m->status));
+	if ((r = sm_agent_client_start(m->agent, INIT_STREAM, AGENT_TIMEOUT_MS, err)) < 0)
+		return r;
+	m->status = SM_OCI_STATUS_RUNNING;
+	return 0;
+}
+
+/* pause: the vCPUs stop (the guest, agent included, is frozen); resume lets them run again. */
+static int do_pause(struct monitor *m, bool pause, sm_error_t *err)
+{
+	struct sm_vm *vm = sm_machine_vm(sm_sandbox_machine(m->sb));
+	int r;
+
+	if (pause && m->status != SM_OCI_STATUS_RUNNING)
+		return sm_error_set(err, 0, "container is %s, not running", sm_oci_status_name(m->status));
+	if (!pause && m->status != SM_OCI_STATUS_PAUSED)
+		return sm_error_set(err, 0, "container is %s, not paused", sm_oci_status_name(m->status));
+	if ((r = pause ? sm_vm_pause(vm, err) : sm_vm_resume(vm, err)) < 0)
+		return r;
+	m->status = pause ? SM_OCI_STATUS_PAUSED : SM_OCI_STATUS_RUNNING;
+	return 0;
+}
+
+/* A frozen guest cannot answer the agent protocol: thaw it for what must reach the guest. */
+static int thaw(struct monitor *m, sm_error_t *err)
+{
+	if (m->status != SM_OCI_STATUS_PAUSED)
+		return 0;
+	return do_pause(m, false, err);
+}
+
+static int do_kill(struct monitor *m, const struct sm_mon_msg *msg, sm_error_t *err)
+{
+	uint32_t sig = SIGTERM, all = 0, stream = 0;
+
+	if (sm_mon_get_u32(msg, SM_MON_TAG_SIGNAL, &sig) < 0 ||
+	    sm_mon_get_u32(msg, SM_MON_TAG_ALL, &all) < 0 ||
+	    sm_mon_get_u32(msg, SM_MON_TAG_STREAM, &stream) < 0 || sig == 0 || sig >= 65)
+		return sm_error_set(err, 0, "malformed KILL request");
+	if (m->status == SM_OCI_STATUS_PAUSED) {
+		/* runc: a frozen container still dies of SIGKILL; other signals wait for resume. */
+		if (sig != SIGKILL)
+			return sm_error_set(err, 0, "container is paused: resume it to deliver signal %u",
+					    sig);
+		int r = thaw(m, err);
+		if (r < 0)
+			return r;
+	}
+	if (m->status != SM_OCI_STATUS_CREATED && m->status != SM_OCI_STATUS_RUNNING)
+		return sm_error_set(err, 0, "container not running");
+	return sm_agent_client_signal(m->agent, stream ? stream : INIT_STREAM, (int)sig, all != 0,
+				      AGENT_TIMEOUT_MS, err);
+}
+
+static void do_status(struct monitor *m, int fd)
+{
+	struct sm_buf b = {0};
+
+	sm_tlv_put_u32(&b, SM_MON_TAG_STATE, (uint32_t)m->status);
+	sm_tlv_put_u32(&b, SM_MON_TAG_PID, m->guest_pid);
+	if (m->status == SM_OCI_STATUS_STOPPED)
+		sm_tlv_put_u32(&b, SM_MON_TAG_EXIT_STATUS, (uint32_t)m->exit_status);
+	(void)sm_mon_send(fd, SM_MON_STATUS_REPLY, 0, &b, NULL, 0, NULL);
+	sm_buf_free(&b);
+}
+
+static int do_ps(struct monitor *m, int fd, sm_error_t *err)
+{
+	cleanup_free uint32_t *pids = NULL;
+	struct sm_buf b = {0};
+	size_t n = 0;
+	int r;
+
+	if (m->status == SM_OCI_STATUS_STOPPED)
+		return sm_error_set(err, 0, "container not running");
+	if (m->status == SM_OCI_STATUS_PAUSED)
+		return sm_error_set(err, 0,
+				    "container is paused: its processes cannot be listed until resume");
+	if ((r = sm_agent_client_ps(m->agent, &pids, &n, AGENT_TIMEOUT_MS, err)) < 0)
+		return r;
+	for (size_t i = 0; i < n; i++)
+		sm_tlv_put_u32(&b, SM_MON_TAG_PID, pids[i]);
+	r = sm_mon_send(fd, SM_MON_PS_REPLY, 0, &b, NULL, 0, err);
+	sm_buf_free(&b);
+	return r;
+}
+
+static int do_exec(struct monitor *m, struct client *cl, struct sm_mon_msg *msg, sm_error_t *err)
+{
+	struct sm_tlv_reader rd;
+	struct sm_buf payload = {0};
+	struct sm_agent_stdio io;
+	const uint8_t *val = NULL;
+	uint32_t len = 0, pid = 0, stream;
+	uint16_t tag;
+	int r;
+
+	if (m->status != SM_OCI_STATUS_CREATED && m->status != SM_OCI_STATUS_RUNNING)
+		return sm_error_set(err, 0, "cannot exec in a stopped container");
+	if (cl->exec_stream != 0 || msg->nfds != 3)
+		return sm_error_set(err, 0, "malformed EXEC request (one per connection, with 3 fds)");
+	sm_tlv_reader_init(&rd, msg->payload, msg->hdr.len);
+	while ((r = sm_tlv_next(&rd, &tag, &val, &len)) > 0 && tag != SM_MON_TAG_PROCESS)
+		;
+	if (r <= 0)
+		return sm_error_set(err, 0, "malformed EXEC request (no process)");
+	if (sm_buf_put(&payload, val, len) < 0)
+		return sm_error_set(err, ENOMEM, "exec");
+	stream = m->next_stream++;
+	for (int i = 0; i < 3; i++) {
+		cl->io[i] = msg->fds[i];
+		msg->fds[i] = -1;
+	}
+	io = (struct sm_agent_stdio){cl->io[0], cl->io[1], cl->io[2]};
+	r = sm_agent_client_exec(m->agent, stream, &payload, &io, &pid, AGENT_TIMEOUT_MS, err);
+	sm_buf_free(&payload);
+	if (r < 0) {
+		sm_agent_client_release(m->agent, stream);
+		for (int i = 0; i < 3; i++) {
+			close(cl->io[i]);
+			cl->io[i] = -1;
+		}
+		return r;
+	}
+	cl->exec_stream = stream;
+	send_ok(cl->fd, pid, stream);
+	return 0;
+}
+
+static void drop_client(struct monitor *m, size_t i)
+{
+	struct client *cl = &m->clients[i];
+
+	if (cl->exec_stream != 0 && m->agent != NULL) {
+		/* The exec proxy is gone: nobody reaps its process's status; keep it running. */
+		sm_agent_client_release(m->agent, cl->exec_stream);
+	}
+	for (int k = 0; k < 3; k++)
+		if (cl->io[k] >= 0)
+			close(cl->io[k]);
+	close(cl->fd);
+	m->clients[i] = m->clients[--m->nclients];
+}
+
+/* One request from client i; false when the client is to be dropped. */
+static bool handle_client(struct monitor *m, size_t i)
+{
+	struct client *cl = &m->clients[i];
+	sm_error_t e = SM_ERROR_INIT;
+	struct sm_mon_msg msg;
+	int r = sm_mon_recv(cl->fd, &msg, 5000, NULL);
+
+	if (r <= 0)
+		return false;
+	switch (msg.hdr.type) {
+	case SM_MON_START:
+		r = do_start(m, &e);
+		break;
+	case SM_MON_KILL:
+		r = do_kill(m, &msg, &e);
+		break;
+	case SM_MON_STATUS:
+		do_status(m, cl->fd);
+		sm_mon_msg_clear(&msg);
+		return true;
+	case SM_MON_PS:
+		r = do_ps(m, cl->fd, &e);
+		if (r == 0) {
+			sm_mon_msg_clear(&msg);
+			return true;
+		}
+		break;
+	case SM_MON_PAUSE:
+	case SM_MON_RESUME:
+		r = do_pause(m, msg.hdr.type == SM_MON_PAUSE, &e);
+		break;
+	case SM_MON_EXEC:
+		r = do_exec(m, cl, &msg, &e);
+		sm_mon_msg_clear(&msg);
+		if (r == 0)
+			return true;
+		(void)sm_mon_send_error(cl->fd, 0, &e, NULL);
+		return true;
+	case SM_MON_SHUTDOWN:
+		m->shutdown = true;
+		r = thaw(m, &e);
+		break;
+	default:
+		r = sm_error_set(&e, 0, "unexpected monitor request type %u", msg.hdr.type);
+		break;
+	}
+	sm_mon_msg_clear(&msg);
+	if (r < 0)
+		(void)sm_mon_send_error(cl->fd, 0, &e, NULL);
+	else
+		send_ok(cl->fd, 0, 0);
+	return true;
+}
+
+static void accept_clients(struct monitor *m)
+{
+	int fd;
+
+	while ((fd = accept4(m->listen_fd, NULL, NULL, SOCK_CLOEXEC)) >= 0) {
+		if (m->nclients == MAX_CLIENTS) {
+			close(fd);
+			continue;
+		}
+		m->clients[m->nclients++] = (struct client){.fd = fd, .io = {-1, -1, -1}};
+	}
+}
+
+/* Exec'd processes that ended: their EXIT goes to the exec proxy that asked for them. */
+static void reap_execs(struct monitor *m)
+{
+	for (size_t i = 0; i < m->nclients; i++) {
+		struct client *cl = &m->clients[i];
+		struct sm_buf b = {0};
+		int status;
+
+		if (cl->exec_stream == 0 || !sm_agent_client_exited(m->agent, cl->exec_stream, &status))
+			continue;
+		sm_agent_client_release(m->agent, cl->exec_stream);
+		cl->exec_stream = 0;
+		for (int k = 0; k < 3; k++) {
+			close(cl->io[k]);
+			cl->io[k] = -1;
+		}
+		sm_tlv_put_u32(&b, SM_MON_TAG_STATUS, (uint32_t)status);
+		(void)sm_mon_send(cl->fd, SM_MON_EXIT, 0, &b, NULL, 0, NULL);
+		sm_buf_free(&b);
+	}
+}
+
+static void forward_signal(struct monitor *m)
+{
+	struct signalfd_siginfo si;
+
+	while (read(m->sfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+		if (si.ssi_signo == SIGWINCH)
+			continue; /* a terminal resize is polled from the pty */
+		if (m->status == SM_OCI_STATUS_CREATED || m->status == SM_OCI_STATUS_RUNNING)
+			(void)sm_agent_client_signal(m->agent, INIT_STREAM, (int)si.ssi_signo, false,
+						     AGENT_TIMEOUT_MS, NULL);
+	}
+}
+
+/* Terminal input to the console pipe, without ever blocking the loop. */
+static void pump_console(struct monitor *m, short in_ev, short out_ev)
+{
+	if (m->inlen == 0 && (in_ev & (POLLIN | POLLHUP))) {
+		ssize_t n = read(m->o->term_in, m->inbuf, sizeof(m->inbuf));
+		if (n > 0) {
+			m->inlen = (size_t)n;
+			m->inoff = 0;
+		} else if (n == 0 || (errno != EINTR && errno != EAGAIN)) {
+			m->feed_console = false; /* EOF: the console's input ends */
+			close(m->cons_pipe[1]);
+			m->cons_pipe[1] = -1;
+			return;
+		}
+	}
+	if (m->inlen > 0 && (out_ev & POLLOUT || in_ev)) {
+		ssize_t n = write(m->cons_pipe[1], m->inbuf + m->inoff, m->inlen);
+		if (n > 0) {
+			m->inoff += (size_t)n;
+			m->inlen -= (size_t)n;
+		}
+	}
+}
+
+static void check_winsize(struct monitor *m)
+{
+	struct winsize ws;
+
+	if (m->o->cfg->process->terminal && ioctl(m->o->term_in, TIOCGWINSZ, &ws) == 0 &&
+	    (ws.ws_col != m->ws.ws_col || ws.ws_row != m->ws.ws_row) && ws.ws_col > 0) {
+		m->ws = ws;
+		sm_sandbox_console_set_size(m->sb, ws.ws_col, ws.ws_row);
+	}
+}
+
+/* The container process's status file, for `state` after the monitor is gone. */
+static void write_exit_file(struct monitor *m)
+{
+	char buf[16];
+	int n = snprintf(buf, sizeof(buf), "%d\n", m->exit_status);
+
+	(void)sm_write_file_atomic(SM_CONTAINER_EXIT_FILE, buf, (size_t)n, 0600, NULL);
+}
+
+static void serve(struct monitor *m)
+{
+	while (!m->shutdown) {
+		struct pollfd p[MAX_CLIENTS + 5];
+		size_t n = 0, first_client, cons = SIZE_MAX;
+		sm_error_t e = SM_ERROR_INIT;
+		int status;
+
+		p[n++] = (struct pollfd){m->listen_fd, POLLIN, 0};
+		p[n++] = (struct pollfd){sm_agent_client_fd(m->agent), POLLIN, 0};
+		p[n++] = (struct pollfd){m->sfd, POLLIN, 0};
+		if (m->feed_console && m->cons_pipe[1] >= 0) {
+			cons = n;
+			p[n++] = (struct pollfd){m->inlen ? -1 : m->o->term_in, POLLIN, 0};
+			p[n++] = (struct pollfd){m->inlen ? m->cons_pipe[1] : -1, POLLOUT, 0};
+		}
+		first_client = n;
+		for (size_t i = 0; i < m->nclients; i++)
+			p[n++] = (struct pollfd){m->clients[i].fd, POLLIN, 0};
+		if (poll(p, n, 1000) < 0 && errno != EINTR)
+			break;
+		if (sm_agent_client_step(m->agent, 0, &e) < 0) {
+			/* The agent connection broke: the VM died under the container. */
+			if (m->status != SM_OCI_STATUS_STOPPED) {
+				m->status = SM_OCI_STATUS_STOPPED;
+				m->exit_status = 128 + SIGKILL;
+				write_exit_file(m);
+			}
+			break;
+		}
+		if (p[2].revents & POLLIN)
+			forward_signal(m);
+		if (cons != SIZE_MAX)
+			pump_console(m, p[cons].revents, p[cons + 1].revents);
+		check_winsize(m);
+		/* Clients in reverse: dropping one moves the last into its slot. */
+		for (size_t i = n - first_client; i-- > 0;)
+			if (p[first_client + i].revents && !handle_client(m, i))
+				drop_client(m, i);
+		if (p[0].revents & POLLIN)
+			accept_clients(m);
+		reap_execs(m);
+		if (m->status != SM_OCI_STATUS_STOPPED &&
+		    sm_agent_client_exited(m->agent, INIT_STREAM, &status)) {
+			sm_agent_client_release(m->agent, INIT_STREAM);
+			m->status = SM_OCI_STATUS_STOPPED;
+			m->exit_status = status;
+			write_exit_file(m);
+			break;
+		}
+	}
+}
+
+/* The end: every process killed, exec proxies told, the VM stopped and freed. */
+static void shut_down(struct monitor *m)
+{
+	struct sm_machine_result res;
+
+	if (m->agent != NULL) {
+		(void)sm_agent_client_shutdown(m->agent, 10000, NULL);
+		reap_execs(m);
+	}
+	unlink(SM_CONTAINER_MONITOR_SOCK);
+	if (m->sb != NULL && sm_machine_wait(sm_sandbox_machine(m->sb), 10 * 1000000000ll, &res) < 0)
+		sm_vm_stop(sm_machine_vm(sm_sandbox_machine(m->sb)), SM_VM_STOP_REQUESTED,
+			   "container stopped");
+	while (m->nclients > 0)
+		drop_client(m, m->nclients - 1);
+	sm_agent_client_free(m->agent);
+	m->agent = NULL;
+	sm_sandbox_destroy(m->sb);
+	m->sb = NULL;
+	sm_bind_shares_clear(&m->binds);
+}
+
+static void report(int fd, const char *text)
+{
+	if (fd >= 0) {
+		(void)sm_write_all(fd, text, strlen(text));
+		close(fd);
+	}
+}
+
+int sm_monitor_main(const struct sm_monitor_opts *o)
+{
+	struct monitor m = {.o = o,
+			    .status = SM_OCI_STATUS_CREATING,
+			    .next_stream = INIT_STREAM + 1,
+			    .listen_fd = -1,
+			    .sfd = -1,
+			    .cons_pipe = {-1, -1}};
+	sm_error_t err = SM_ERROR_INIT;
+	sigset_t set;
+	int r;
+
+	signal(SIGPIPE, SIG_IGN);
+	/* Blocked before the VMM's threads exist, so only the signalfd sees them. */
+	sigemptyset(&set);
+	for (size_t i = 0; i < SM_ARRAY_SIZE(forwarded_signals); i++)
+		sigaddset(&set, forwarded_signals[i]);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+	m.sfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (chdir(o->dir) < 0)
+		r = sm_error_set(&err, errno, "state directory `%s`", o->dir);
+	else if (m.sfd < 0)
+		r = sm_error_set(&err, errno, "signalfd");
+	else if ((r = monitor_boot_sandbox(&m, &err)) >= 0 && (r = monitor_create_container(&m, &err)) >= 0)
+		r = listen_control(&m, &err);
+	if (r < 0) {
+		report(o->ready_fd, err.msg[0] ? err.msg : "the monitor failed");
+		shut_down(&m);
+		return 1;
+	}
+	report(o->ready_fd, "ok");
+	if (m.cons_pipe[1] >= 0)
+		fcntl(m.cons_pipe[1], F_SETFL, O_NONBLOCK);
+	serve(&m);
+	shut_down(&m);
+	if (m.status != SM_OCI_STATUS_STOPPED) {
+		/* SHUTDOWN before the process ended: it was killed with the VM. */
+		m.exit_status = 128 + SIGKILL;
+		write_exit_file(&m);
+	}
+	if (m.listen_fd >= 0)
+		close(m.listen_fd);
+	for (int i = 0; i < 2; i++)
+		if (m.cons_pipe[i] >= 0)
+			close(m.cons_pipe[i]);
+	close(m.sfd);
+	return m.exit_status;
+}

@@ -1,0 +1,40 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#ifndef SM_RUNTIME_MONITOR_H
+#define SM_RUNTIME_MONITOR_H
+
+/*
+ * The monitor: the per-container host process that `create` forks. It owns the container's
+ * microVM (it is the VMM process), relays the container process's stdio from its own fds 0-2
+ * (or the terminal), serves the control socket <state dir>/monitor.sock (runtime/monitor-proto.h)
+ * and exits with the container process's exit status once it has ended and the VM is shut down.
+ * Its pid is the container's pid in state.json and --pid-file. docs/design/lifecycle.md.
+ */
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "oci/config.h"
+#include "runtime/sandbox.h"
+
+struct sm_monitor_opts {
+	const struct sm_oci_config *cfg; /* the bundle's parsed config.json */
+	const char *bundle;		 /* absolute */
+	const char *rootfs;		 /* canonical */
+	const char *dir;		 /* the state directory (absolute) */
+	struct sm_sandbox_config sb;	 /* machine (kernel, initrd, shape) and dax_mib filled */
+	int64_t boot_timeout_ns;	 /* until the agent answers */
+	int ready_fd;			 /* pipe to `create`: "ok" or the error text, then closed */
+	bool no_pivot;
+	/* process.terminal: the console's host fds: a pty slave, or stdin/stdout of `run`. */
+	int term_in, term_out;
+	bool debug; /* keep the guest's serial console in <dir>/console.log */
+};
+
+/*
+ * The monitor's life, in the forked child: boot the sandbox, create (not start) the container
+ * process, report to ready_fd, serve requests until the process has exited, shut the VM down.
+ * Returns the process exit status to _exit() with: the container's (0..255), or 1 when the
+ * container could not be created (the reason went to ready_fd).
+ */
+int sm_monitor_main(const struct sm_monitor_opts *o);
+
+#endif
