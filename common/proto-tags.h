@@ -24,6 +24,22 @@
  */
 #define SM_PROTO_STREAM_WINDOW (256u * 1024)
 
+/*
+ * Optional requests an agent understands, announced in its HELLO (SM_TAG_FEATURES). A frame type
+ * an agent does not know ends its connection (its header does not decode), so the host sends
+ * such a request only to an agent that announced it. Bits are only ever appended.
+ */
+#define SM_AGENT_FEATURE_SET_TIME (1u << 0) /* SET_TIME */
+
+/*
+ * SET_TIME bounds: a host clock outside 2020-01-01..2200-01-01 UTC is broken, and the upper bound
+ * keeps clear of the kernel's own limit for settable times (about 2232). The payload is a few
+ * fields; a larger one is refused.
+ */
+#define SM_SET_TIME_MIN_SEC 1577836800ull
+#define SM_SET_TIME_MAX_SEC 7258118400ull
+#define SM_SET_TIME_MAX_PAYLOAD 4096u
+
 enum sm_proto_tag {
 	/* ---- connection, replies and small requests ---- */
 	SM_TAG_VERSION = 1, /* u32, HELLO: SM_PROTO_VERSION of the sender */
@@ -38,6 +54,10 @@ enum sm_proto_tag {
 	SM_TAG_CREDIT = 10, /* u32, CREDIT: bytes of the stream's data consumed since the last CREDIT */
 	SM_TAG_AGENT = 11,  /* str, HELLO from the guest: agent name and version, for logs */
 	SM_TAG_TERMSIG = 12, /* u32, EXIT: the signal that ended the process (absent after a normal exit) */
+	/* ---- optional features (HELLO) and SET_TIME ---- */
+	SM_TAG_FEATURES = 13,  /* u32, HELLO from the guest: SM_AGENT_FEATURE_* bits (absent = none) */
+	SM_TAG_TIME_SEC = 14,  /* u64, required, SET_TIME: CLOCK_REALTIME seconds since the epoch */
+	SM_TAG_TIME_NSEC = 15, /* u64, required, SET_TIME: nanoseconds, 0..999999999 */
 
 	/* ---- the process: CREATE (its first process) and EXEC ---- */
 	SM_TAG_ARG = 32,	    /* str, repeated, required: argv in order; args[0] is looked up in PATH */

@@ -74,6 +74,7 @@ struct sm_agent_client {
 	size_t in_len;
 	uint8_t *chunk;
 	bool hello_sent, hello_ok, ready, broken;
+	uint32_t features; /* SM_AGENT_FEATURE_* from the agent's HELLO */
 	sm_error_t failure;
 	struct cstream *streams;
 	sm_agent_exit_fn exit_fn;
@@ -352,7 +353,8 @@ int sm_agent_client_attach(struct sm_agent_client *c, uint32_t stream, const str
 static bool expects_reply(uint16_t type)
 {
 	return type == SM_MSG_CREATE || type == SM_MSG_START || type == SM_MSG_EXEC ||
-	       type == SM_MSG_SIGNAL || type == SM_MSG_PS || type == SM_MSG_SHUTDOWN;
+	       type == SM_MSG_SIGNAL || type == SM_MSG_PS || type == SM_MSG_SHUTDOWN ||
+	       type == SM_MSG_SET_TIME;
 }
 
 int sm_agent_client_send(struct sm_agent_client *c, uint16_t type, uint32_t stream, const void *payload,
@@ -486,17 +488,17 @@ static void on_output(struct sm_agent_client *c, struct cstream *s, int which, c
 
 static int handle_frame(struct sm_agent_client *c, const struct sm_frame_hdr *h, const uint8_t *p)
 {
-	static const uint16_t hello_tags[] = {SM_TAG_VERSION};
+	static const uint16_t hello_tags[] = {SM_TAG_VERSION, SM_TAG_FEATURES};
 	static const uint16_t exit_tags[] = {SM_TAG_STATUS};
 	static const uint16_t credit_tags[] = {SM_TAG_CREDIT};
 	struct cstream *s = stream_find(c, h->stream);
-	uint32_t v[1] = {0};
-	bool seen[1] = {false};
+	uint32_t v[2] = {0, 0};
+	bool seen[2] = {false, false};
 
 	switch (h->type) {
 	case SM_MSG_HELLO:
-		if (read_u32s(p, h->len, hello_tags, v, seen, 1) < 0 || !seen[0])
-			return fail(c, EPROTO, "guest agent: ", "HELLO without a version");
+		if (read_u32s(p, h->len, hello_tags, v, seen, 2) < 0 || !seen[0])
+			return fail(c, EPROTO, "guest agent: ", "HELLO without a version (or malformed)");
 		if (v[0] != SM_PROTO_VERSION) {
 			char detail[64];
 			snprintf(detail, sizeof(detail), "%u (the runtime speaks %u)", v[0],
@@ -504,6 +506,7 @@ static int handle_frame(struct sm_agent_client *c, const struct sm_frame_hdr *h,
 			return fail(c, EPROTONOSUPPORT, "guest agent protocol version ", detail);
 		}
 		c->hello_ok = true;
+		c->features = v[1]; /* an older agent sends none */
 		return 0;
 	case SM_MSG_READY:
 		c->ready = c->hello_ok;
@@ -903,6 +906,28 @@ int sm_agent_client_seed(struct sm_agent_client *c, const void *data, size_t len
 	if (len == 0 || len > 4096)
 		return sm_error_set(err, EINVAL, "seed: 1..4096 bytes, not %zu", len);
 	return sm_agent_client_send(c, SM_MSG_SEED, 0, data, len, err);
+}
+
+int sm_agent_client_set_time(struct sm_agent_client *c, int timeout_ms, sm_error_t *err)
+{
+	struct sm_buf b = {0};
+	struct timespec now;
+	int r;
+
+	if (!c->ready)
+		return sm_error_set(err, ENOTCONN, "set the guest clock: no handshake with the agent yet");
+	if (!(c->features & SM_AGENT_FEATURE_SET_TIME))
+		return sm_error_set(err, EOPNOTSUPP,
+				    "set the guest clock: the guest agent is too old for SET_TIME");
+	/* Read last, just before sending: the guest's clock is behind by the one-way latency only. */
+	if (clock_gettime(CLOCK_REALTIME, &now) < 0)
+		return sm_error_set(err, errno, "clock_gettime");
+	if (sm_tlv_put_u64(&b, SM_TAG_TIME_SEC, (uint64_t)now.tv_sec) < 0 ||
+	    sm_tlv_put_u64(&b, SM_TAG_TIME_NSEC, (uint64_t)now.tv_nsec) < 0)
+		abort();
+	r = request(c, SM_MSG_SET_TIME, 0, b.data, b.len, NULL, timeout_ms, err);
+	sm_buf_free(&b);
+	return r < 0 ? sm_error_prefix(err, "set the guest clock: ") : 0;
 }
 
 int sm_agent_client_shutdown(struct sm_agent_client *c, int timeout_ms, sm_error_t *err)

@@ -77,7 +77,7 @@ int sm_agent_client_attach(struct sm_agent_client *c, uint32_t stream, const str
 
 /*
  * Queue one frame: type (SM_MSG_*), stream, payload (TLV fields, or raw bytes for STDIN/SEED).
- * A request that expects an answer (CREATE, START, EXEC, SIGNAL, PS, SHUTDOWN) marks the stream's
+ * A request that expects an answer (CREATE, START, EXEC, SIGNAL, PS, SHUTDOWN, SET_TIME) marks the stream's
  * reply as pending.
  */
 int sm_agent_client_send(struct sm_agent_client *c, uint16_t type, uint32_t stream, const void *payload,
@@ -122,6 +122,15 @@ int sm_agent_client_ps(struct sm_agent_client *c, uint32_t **pids, size_t *n, in
 		       sm_error_t *err);
 /* Fresh entropy for the guest RNG (1..4096 bytes). */
 int sm_agent_client_seed(struct sm_agent_client *c, const void *data, size_t len, sm_error_t *err);
+/*
+ * Set the guest's CLOCK_REALTIME to the host's (SET_TIME on stream 0, after a snapshot restore:
+ * the guest wakes with the clock of the moment it was saved); waits for the agent's OK. Fails with
+ * err->code EOPNOTSUPP, sending nothing and leaving the connection usable, when the agent did not
+ * announce SM_AGENT_FEATURE_SET_TIME in its HELLO (an older agent would drop the connection on
+ * the unknown frame type): callers treat that as a warning. ENOTCONN before the handshake; the
+ * agent's errno (EPERM, EINVAL) when it refused.
+ */
+int sm_agent_client_set_time(struct sm_agent_client *c, int timeout_ms, sm_error_t *err);
 /* Ask the agent to kill everything and stop; waits for its OK. */
 int sm_agent_client_shutdown(struct sm_agent_client *c, int timeout_ms, sm_error_t *err);
 /* Wait for the stream's EXIT (output relayed), then release the stream. */

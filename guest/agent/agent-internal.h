@@ -48,6 +48,8 @@ struct agent_proc {
 struct sm_agent {
 	char *staging_dir;
 	int log_fd;
+	sm_agent_set_clock_fn set_clock; /* never NULL */
+	void *set_clock_opaque;
 	int sigfd;
 	int own_pidns;
 	struct agent_proc *procs;
@@ -112,5 +114,10 @@ void agent_kill_all(struct sm_agent *a);
 void agent_procs_free(struct sm_agent *a);
 /* SEED: credit the bytes to the guest's RNG. */
 void agent_seed(struct sm_agent *a, const uint8_t *data, size_t len);
+
+/* SET_TIME (clock.c): validate the payload, set CLOCK_REALTIME, answer OK or ERROR. */
+void agent_set_time(struct sm_agent *a, uint32_t stream, const uint8_t *payload, size_t len);
+/* The default clock setter: clock_settime(CLOCK_REALTIME); 0 or -errno. */
+int agent_clock_settime(void *opaque, const struct timespec *ts);
 
 #endif

@@ -113,6 +113,7 @@ static void send_hello(struct sm_agent *a)
 
 	sm_tlv_put_u32(&a->out, SM_TAG_VERSION, SM_PROTO_VERSION);
 	sm_tlv_put_str(&a->out, SM_TAG_AGENT, AGENT_NAME);
+	sm_tlv_put_u32(&a->out, SM_TAG_FEATURES, SM_AGENT_FEATURE_SET_TIME);
 	sm_frame_end(&a->out, off);
 }
 
@@ -185,6 +186,8 @@ static void handle_frame(struct sm_agent *a, const struct sm_frame_hdr *h, const
 		return handle_shutdown(a, h->stream);
 	case SM_MSG_CREDIT:
 		return agent_credit(a, h->stream, payload, h->len);
+	case SM_MSG_SET_TIME:
+		return agent_set_time(a, h->stream, payload, h->len);
 	default:
 		agent_send_error(a, h->stream, EPROTO, "message type %u is not a request", h->type);
 	}
@@ -429,6 +432,8 @@ int sm_agent_new(const struct sm_agent_opts *opts, struct sm_agent **out, sm_err
 	for (int i = 0; i < SM_AGENT_NS_COUNT; i++)
 		a->ns_fds[i] = -1;
 	a->log_fd = opts ? opts->log_fd : -1;
+	a->set_clock = opts && opts->set_clock ? opts->set_clock : agent_clock_settime;
+	a->set_clock_opaque = opts ? opts->set_clock_opaque : NULL;
 	a->staging_dir = strdup(opts && opts->staging_dir ? opts->staging_dir : DEFAULT_STAGING_DIR);
 	a->in_cap = IN_CAP;
 	a->in = malloc(a->in_cap);

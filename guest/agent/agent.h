@@ -13,16 +13,26 @@
  * ignores SIGPIPE. The processes it starts get default signal dispositions and an empty mask.
  */
 #include <stdint.h>
+#include <time.h>
 
 #include "common/error.h"
 
 struct sm_agent;
+
+/* Sets CLOCK_REALTIME for SET_TIME: returns 0 or -errno. */
+typedef int (*sm_agent_set_clock_fn)(void *opaque, const struct timespec *ts);
 
 struct sm_agent_opts {
 	/* Directory where virtio-fs shares are mounted before pivot_root (created; default "/run/sm"). */
 	const char *staging_dir;
 	/* Diagnostics (protocol errors, dropped connections) are written here as lines; -1 = none. */
 	int log_fd;
+	/*
+	 * SET_TIME's clock setter; NULL (the guest) = clock_settime(CLOCK_REALTIME). The host tests
+	 * inject one that records the value: setting the test machine's clock is not an option.
+	 */
+	sm_agent_set_clock_fn set_clock;
+	void *set_clock_opaque;
 };
 
 /*
