@@ -23,6 +23,7 @@
 #include "oci/support.h"
 #include "runtime/cgroup.h"
 #include "runtime/commands.h"
+#include "runtime/confine.h"
 #include "runtime/console-socket.h"
 #include "runtime/container.h"
 #include "runtime/guest-paths.h"
@@ -30,6 +31,7 @@
 #include "runtime/log.h"
 #include "runtime/monitor-proto.h"
 #include "runtime/monitor.h"
+#include "runtime/template.h"
 #include "runtime/run-bundle.h"
 
 #define DEFAULT_MEM_MIB 256
@@ -322,8 +324,38 @@ become_monitor(struct sm_monitor_opts *mo, int lock_fd, int dir_fd, struct sm_cg
 		(void)sm_write_all(mo->ready_fd, err.msg, strlen(err.msg));
 		_exit(1);
 	}
+	/* Also before any thread: threads inherit the reduced set (runtime/confine.h). */
+	if (sm_confine_caps(&err) < 0) {
+		(void)sm_write_all(mo->ready_fd, err.msg, strlen(err.msg));
+		_exit(1);
+	}
 	close_other_fds(keep, 2);
 	_exit(sm_monitor_main(mo) & 0xff);
+}
+
+/*
+ * The template VM of the container's shape (booting and saving it the first time), so the monitor
+ * restores instead of booting. Not fatal: without a template the monitor boots. SM_TEMPLATES=0
+ * turns templates off.
+ */
+static void template_for(struct sm_monitor_opts *mo, char **dir)
+{
+	const char *env = getenv("SM_TEMPLATES");
+	struct sm_sandbox_config cfg = mo->sb;
+	struct sm_bind_shares padded;
+	sm_error_t err = SM_ERROR_INIT;
+	bool booted;
+
+	if (env != NULL && strcmp(env, "0") == 0)
+		return;
+	if (sm_template_complete_config(&cfg, NULL, &padded, &err) < 0 ||
+	    sm_template_get(&cfg, mo->boot_timeout_ns, dir, &booted, &err) < 0) {
+		sm_log(SM_LOG_WARN, "no template VM (the container's VM boots instead): %s", err.msg);
+		return;
+	}
+	if (booted)
+		sm_log(SM_LOG_INFO, "template VM saved in %s", *dir);
+	mo->template_dir = *dir;
 }
 
 /* The container's host cgroup, with linux.resources mapped onto the VMM process. */
@@ -353,6 +385,7 @@ int sm_create_container(const struct sm_global_opts *g, struct sm_create_opts *o
 	struct sm_monitor_opts mo = {.ready_fd = -1, .term_in = -1, .term_out = -1};
 	struct sm_cgroup *cg = NULL;
 	cleanup_free char *root = sm_container_root(g->root), *kernel = NULL, *ptyname = NULL;
+	cleanup_free char *template_dir = NULL;
 	int pipefd[2] = {-1, -1}, master = -1, slave = -1, r;
 	bool made = false;
 	pid_t pid = -1;
@@ -399,6 +432,8 @@ int sm_create_container(const struct sm_global_opts *g, struct sm_create_opts *o
 	/* The master goes to the caller before the VM boots, as runc does during create. */
 	if (master >= 0 && (r = sm_console_socket_send(o->console_socket, master, ptyname, err)) < 0)
 		goto out;
+	/* Before the cgroup: a template boot is shared by every container of this shape. */
+	template_for(&mo, &template_dir);
 	if ((r = setup_cgroup(g, b.cfg, o->id, &mo, &cg, err)) < 0) {
 		const struct sm_oci_linux *l = b.cfg->linux_cfg;
 		/* Without privileges and without asking for limits, run without a cgroup, as rootless runc.

@@ -150,6 +150,17 @@ static int add_rules(scmp_filter_ctx ctx, sm_error_t *err)
 	/* Thread names only. */
 	if (r == 0)
 		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prctl), 1, SCMP_A0(SCMP_CMP_EQ, PR_SET_NAME));
+#if defined(__SANITIZE_ADDRESS__)
+	/* LeakSanitizer stops the world at exit from a cloned, ptrace-attached helper task. */
+	static const char *const lsan[] = {"ptrace", "wait4", "waitid", "kill", "set_tid_address"};
+	for (size_t i = 0; r == 0 && i < SM_ARRAY_SIZE(lsan); i++)
+		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, seccomp_syscall_resolve_name(lsan[i]), 0);
+	if (r == 0)
+		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(clone), 1,
+				     SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_THREAD, 0));
+	if (r == 0)
+		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prctl), 1, SCMP_A0(SCMP_CMP_NE, PR_SET_NAME));
+#endif
 	if (r < 0)
 		return sm_error_set(err, -r, "seccomp argument rules");
 	return 0;

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/random.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -23,9 +24,12 @@
 #include "runtime/agent-client.h"
 #include "runtime/agent-spec.h"
 #include "runtime/bind-shares.h"
+#include "runtime/confine.h"
 #include "runtime/container.h"
 #include "runtime/monitor-proto.h"
+#include "runtime/log.h"
 #include "runtime/monitor.h"
+#include "runtime/template.h"
 
 #define AGENT_PORT 1024
 #define MAX_CLIENTS 64
@@ -45,6 +49,7 @@ struct monitor {
 	const struct sm_monitor_opts *o;
 	struct sm_sandbox *sb;
 	struct sm_bind_shares binds;
+	struct sm_bind_shares padded; /* binds + the template layout's unused shares */
 	struct sm_agent_client *agent;
 	enum sm_oci_status status;
 	int exit_status;
@@ -52,6 +57,7 @@ struct monitor {
 	uint32_t next_stream;
 	int listen_fd, sfd;
 	bool shutdown;
+	bool restored; /* from a template snapshot rather than booted */
 	struct client clients[MAX_CLIENTS];
 	size_t nclients;
 	/* terminal: host input is fed to the console only once the process has opened hvc0 */
@@ -85,6 +91,36 @@ static int connect_agent(struct monitor *m, int *fd, sm_error_t *err)
 					    "guest agent did not answer within %lld s (SM_BOOT_TIMEOUT_S)",
 					    (long long)(t / 1000000000));
 	}
+}
+
+/* Restore the template snapshot; on failure the caller boots instead (the reason is logged). */
+static int restore_template(struct monitor *m, const struct sm_sandbox_config *sb)
+{
+	sm_error_t err = SM_ERROR_INIT;
+
+	if (sm_sandbox_restore(sb, m->o->template_dir, &m->sb, NULL, &err) == 0)
+		return 0;
+	sm_log(SM_LOG_WARN, "template `%s` not restored, booting: %s", m->o->template_dir, err.msg);
+	m->sb = NULL;
+	return -1;
+}
+
+/*
+ * A restored template is a clone of one saved guest: give it its own randomness (the guest's
+ * RNG state was saved with it) and the current wall clock (it was saved with the guest's clock).
+ * Failures are worth a warning, not a failed create (an older agent lacks SET_TIME).
+ */
+static void refresh_clone(struct monitor *m)
+{
+	uint8_t seed[256];
+	sm_error_t err = SM_ERROR_INIT;
+
+	if (getrandom(seed, sizeof(seed), 0) != (ssize_t)sizeof(seed) ||
+	    sm_agent_client_seed(m->agent, seed, sizeof(seed), &err) < 0)
+		sm_log(SM_LOG_WARN, "restored VM: guest RNG not reseeded: %s", err.msg);
+	sm_error_clear(&err);
+	if (sm_agent_client_set_time(m->agent, AGENT_TIMEOUT_MS, &err) < 0)
+		sm_log(SM_LOG_WARN, "restored VM: guest clock not set: %s", err.msg);
 }
 
 /*
@@ -124,14 +160,27 @@ static int monitor_boot_sandbox(struct monitor *m, sm_error_t *err)
 			sb.console_rows = (uint16_t)o->cfg->process->console_height;
 		}
 	}
-	if ((r = sm_sandbox_create(&sb, &m->sb, err)) < 0 ||
-	    (r = sm_machine_start(sm_sandbox_machine(m->sb), err)) < 0)
+	/* The template layout whether restoring or booting, so both give the guest the same devices. */
+	if ((r = sm_template_complete_config(&sb, &m->binds, &m->padded, err)) < 0)
+		return r;
+	if (o->template_dir != NULL && restore_template(m, &sb) == 0) {
+		m->restored = true;
+	} else if ((r = sm_sandbox_create(&sb, &m->sb, err)) < 0 ||
+		   (r = sm_machine_start(sm_sandbox_machine(m->sb), err)) < 0) {
+		return r;
+	}
+	/* Not confined before: the template boot above forks nothing, but restoring maps files. */
+	if ((r = sm_confine_seccomp(&(struct sm_confine_opts){.debug = o->debug}, err)) < 0)
 		return r;
 	if ((r = connect_agent(m, &fd, err)) < 0)
 		return r;
 	if ((r = sm_agent_client_new(fd, &m->agent, err)) < 0)
 		return r;
-	return sm_agent_client_handshake(m->agent, AGENT_TIMEOUT_MS, err);
+	if ((r = sm_agent_client_handshake(m->agent, AGENT_TIMEOUT_MS, err)) < 0)
+		return r;
+	if (m->restored)
+		refresh_clone(m);
+	return 0;
 }
 
 /* CREATE: the container is set up in the guest and its process waits for START. */
@@ -544,12 +593,19 @@ static void shut_down(struct monitor *m)
 {
 	struct sm_machine_result res;
 
+	bool synced = false;
+
 	if (m->agent != NULL) {
-		(void)sm_agent_client_shutdown(m->agent, 10000, NULL);
+		synced = sm_agent_client_shutdown(m->agent, 10000, NULL) == 0;
 		reap_execs(m);
 	}
 	unlink(SM_CONTAINER_MONITOR_SOCK);
-	if (m->sb != NULL && sm_machine_wait(sm_sandbox_machine(m->sb), 10 * 1000000000ll, &res) < 0)
+	/*
+	 * Once the agent answered SHUTDOWN, every process is gone and the guest has synced: nothing
+	 * in the guest is worth its emulated reboot path (seconds on kvm_pvm), so stop the VM here.
+	 */
+	if (m->sb != NULL &&
+	    (synced || sm_machine_wait(sm_sandbox_machine(m->sb), 10 * 1000000000ll, &res) < 0))
 		sm_vm_stop(sm_machine_vm(sm_sandbox_machine(m->sb)), SM_VM_STOP_REQUESTED,
 			   "container stopped");
 	while (m->nclients > 0)

@@ -27,6 +27,9 @@ struct sm_monitor_opts {
 	/* process.terminal: the console's host fds: a pty slave, or stdin/stdout of `run`. */
 	int term_in, term_out;
 	bool debug; /* keep the guest's serial console in <dir>/console.log */
+	/* A template snapshot of this VM shape (runtime/template.h) to restore instead of booting, or
+	 * NULL to boot. */
+	const char *template_dir;
 };
 
 /*

@@ -124,8 +124,12 @@ int main(void)
 	   msg);
 	st = run(DO_EXECVE, false, msg, sizeof(msg));
 	ok(WIFSIGNALED(st) && WTERMSIG(st) == SIGSYS, "execve kills the process with SIGSYS (status %#x)", st);
+#if defined(__SANITIZE_ADDRESS__)
+	ok(1, "# SKIP ASan builds allow clone without CLONE_THREAD (LeakSanitizer needs it at exit)");
+#else
 	st = run(DO_FORK, false, msg, sizeof(msg));
 	ok(WIFSIGNALED(st) && WTERMSIG(st) == SIGSYS, "fork (clone without CLONE_THREAD) kills (status %#x)", st);
+#endif
 	st = run(DO_INET_SOCKET, false, msg, sizeof(msg));
 	ok(WIFSIGNALED(st) && WTERMSIG(st) == SIGSYS, "an AF_INET socket kills (status %#x)", st);
 	st = run(DO_MOUNT_NS, false, msg, sizeof(msg));
