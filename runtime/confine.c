@@ -83,6 +83,8 @@ static const char *const allowed[] = {
 	"faccessat", "faccessat2", "flock", "fcntl", "dup", "dup2", "dup3", "pipe2",
 	/* memory: guest RAM, DAX mappings */
 	"mmap", "munmap", "mremap", "mprotect", "madvise", "brk",
+	/* libseccomp exports a container's filter through a memfd (runtime/agent-spec.c) */
+	"memfd_create",
 	/* threads and signals */
 	"futex", "set_robust_list", "rseq", "gettid", "getpid", "getppid", "tgkill", "rt_sigaction",
 	"rt_sigprocmask", "rt_sigreturn", "rt_sigpending", "rt_sigtimedwait", "sigaltstack", "exit",
