@@ -23,5 +23,6 @@ c = json.load(open(sys.argv[1]))
 c["process"]["args"] = sys.argv[2:]
 json.dump(c, open(sys.argv[1], "w"), indent=1)
 PY
-echo "quickstart: running the default bundle in a microVM (on a host without VT-x/AMD-V the guest kernel boots slowly)..."
-exec ./sm-runtime vm-run --timings --bundle "$bundle"
+echo "quickstart: running the default bundle in a microVM (the first run boots and saves a template VM;"
+echo "quickstart: on a host without VT-x/AMD-V that boot is slow, later containers restore the template)..."
+exec ./sm-runtime run --bundle "$bundle" "quickstart-$$"
