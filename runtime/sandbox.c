@@ -169,11 +169,16 @@ int sm_sandbox_resume(struct sm_sandbox *sb, sm_error_t *err)
 {
 	int r;
 
-	/* Saving stopped the vsock and console threads so that the rings stayed still. */
+	/* Saving stopped the device threads so that the rings stayed still. */
 	if (sb->vsock != NULL && (r = sm_vsock_resume(sb->vsock, err)) < 0)
 		return r;
 	if (sb->console != NULL && (r = sm_console_resume(sb->console, err)) < 0)
 		return r;
+	if (sb->rootfs != NULL && (r = sm_virtiofs_dev_resume(sb->rootfs, err)) < 0)
+		return r;
+	for (size_t i = 0; i < sb->n_binds; i++)
+		if ((r = sm_virtiofs_dev_resume(sb->binds[i], err)) < 0)
+			return r;
 	return sm_vm_resume(sm_machine_vm(sb->machine), err);
 }
 

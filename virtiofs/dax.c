@@ -17,6 +17,7 @@ struct sm_dax_window {
 	pthread_mutex_t lock;
 	struct sm_dax_mapping *maps; /* sorted by moffset, never overlapping */
 	size_t nmaps, cap;
+	bool zero_filled; /* some range holds anonymous memory from sm_dax_window_map_zero() */
 };
 
 int sm_dax_window_new(uint64_t size, struct sm_dax_window **out, sm_error_t *err)
@@ -213,11 +214,32 @@ int sm_dax_window_unmap(struct sm_dax_window *w, uint64_t moffset, uint64_t len,
 	return 0;
 }
 
+int sm_dax_window_map_zero(struct sm_dax_window *w, uint64_t moffset, uint64_t len, sm_error_t *err)
+{
+	void *p;
+	int r = check_range(w, moffset, len, err);
+
+	if (r < 0)
+		return -EINVAL;
+	pthread_mutex_lock(&w->lock);
+	p = mmap(w->base + moffset, len, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
+	records_cut(w, moffset, moffset + len);
+	w->zero_filled = true;
+	pthread_mutex_unlock(&w->lock);
+	if (p == MAP_FAILED)
+		return sm_error_set(err, errno, "zero-fill DAX range %#llx+%#llx",
+				    (unsigned long long)moffset, (unsigned long long)len);
+	return 0;
+}
+
 void sm_dax_window_unmap_all(struct sm_dax_window *w)
 {
 	pthread_mutex_lock(&w->lock);
-	if (w->nmaps > 0 && make_hole(w, 0, w->size) == 0)
+	if ((w->nmaps > 0 || w->zero_filled) && make_hole(w, 0, w->size) == 0) {
 		w->nmaps = 0;
+		w->zero_filled = false;
+	}
 	pthread_mutex_unlock(&w->lock);
 }
 

@@ -67,6 +67,14 @@ int sm_dax_window_map(struct sm_dax_window *w, int fd, uint64_t foffset, uint64_
  */
 int sm_dax_window_unmap(struct sm_dax_window *w, uint64_t moffset, uint64_t len, sm_error_t *err);
 
+/*
+ * Snapshot restore of a mapping whose file cannot be opened again: make [moffset, moffset+len)
+ * private anonymous read-write zero memory, recorded nowhere (a later snapshot does not list it),
+ * so guest accesses to a range it believes mapped read zeros instead of failing KVM_RUN. Same
+ * range rules as sm_dax_window_map().
+ */
+int sm_dax_window_map_zero(struct sm_dax_window *w, uint64_t moffset, uint64_t len, sm_error_t *err);
+
 /* Unmap everything (guest reset, FUSE_DESTROY). */
 void sm_dax_window_unmap_all(struct sm_dax_window *w);
 

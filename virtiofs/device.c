@@ -19,7 +19,8 @@
 
 #define HIPRIO_QUEUE 0
 #define SAVE_MAGIC 0x31534656u /* "VFS1" */
-#define SAVE_VERSION 1u
+#define SAVE_VERSION 2u	       /* 2: + the FUSE session */
+#define SAVE_VERSION_V1 1u     /* identity only (no session), still accepted */
 
 /* One request queue and the thread that serves it. */
 struct worker {
@@ -49,11 +50,16 @@ struct sm_virtiofs_dev {
 	struct sm_virtq_chain hiprio_chain;
 	struct worker workers[SM_VIRTIOFS_MAX_REQUEST_QUEUES];
 
-	/* True once a chain was popped since the last reset: the FUSE session has state. */
-	bool used;
+	/*
+	 * Starting and stopping workers. parked: a save stopped them (so no request runs while the
+	 * snapshot is taken) and they start again on sm_virtiofs_dev_resume() or the next kick.
+	 */
+	pthread_mutex_t run_lock;
+	bool parked;
 
 	pthread_mutex_t stats_lock;
 	struct sm_virtiofs_dev_stats stats;
+	struct sm_fuse_restore_stats restored; /* what the last restore found again */
 };
 
 static void note_problem(struct sm_virtiofs_dev *fs, uint64_t *counter, const char *fmt, ...)
@@ -122,7 +128,6 @@ static void serve_queue(struct sm_virtiofs_dev *fs, struct sm_virtio_dev *vdev, 
 			return;
 		if (r == -EINVAL) {
 			/* A malformed chain fails that request only; it was consumed, give it back. */
-			__atomic_store_n(&fs->used, true, __ATOMIC_RELAXED);
 			note_problem(fs, &fs->stats.malformed_chains, "%s", err.msg);
 			sm_error_clear(&err);
 			sm_virtio_complete(vdev, queue, c->head, 0, &err);
@@ -134,7 +139,6 @@ static void serve_queue(struct sm_virtiofs_dev *fs, struct sm_virtio_dev *vdev, 
 				sm_virtio_needs_reset(vdev, "virtio-fs: %s", err.msg);
 			return;
 		}
-		__atomic_store_n(&fs->used, true, __ATOMIC_RELAXED);
 		answer_chain(fs, vdev, queue, c);
 	}
 }
@@ -159,10 +163,10 @@ static void *worker_main(void *arg)
 }
 
 /*
- * Stop and join every worker. A worker finishes the request it is in (a host system call cannot
- * be interrupted safely) and drops the chains it has not popped yet.
+ * Stop and join every worker (run_lock held). A worker finishes the request it is in (a host
+ * system call cannot be interrupted safely) and drops the chains it has not popped yet.
  */
-static void stop_workers(struct sm_virtiofs_dev *fs)
+static void stop_workers_locked(struct sm_virtiofs_dev *fs)
 {
 	unsigned int i;
 
@@ -178,6 +182,51 @@ static void stop_workers(struct sm_virtiofs_dev *fs)
 		pthread_join(w->thread, NULL);
 		w->running = false;
 	}
+}
+
+static void stop_workers(struct sm_virtiofs_dev *fs)
+{
+	pthread_mutex_lock(&fs->run_lock);
+	stop_workers_locked(fs);
+	__atomic_store_n(&fs->parked, false, __ATOMIC_RELEASE);
+	pthread_mutex_unlock(&fs->run_lock);
+}
+
+/*
+ * Start the workers that are not running (run_lock held); kicked makes each scan its queue at
+ * once, for chains that arrived while it was parked.
+ */
+static int start_workers_locked(struct sm_virtiofs_dev *fs, bool kicked, sm_error_t *err)
+{
+	sigset_t all, old;
+	unsigned int i;
+	int e;
+
+	/* Workers take no signal: this runs on a vCPU thread, whose kick signal is open. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	for (i = 0; i < fs->nreq; i++) {
+		struct worker *w = &fs->workers[i];
+		char name[16];
+
+		if (w->running)
+			continue; /* activate() without a reset in between: keep serving */
+		w->kicked = kicked;
+		w->stop = false;
+		e = pthread_create(&w->thread, NULL, worker_main, w);
+		if (e != 0) {
+			pthread_sigmask(SIG_SETMASK, &old, NULL);
+			stop_workers_locked(fs);
+			return sm_error_set(err, e, "virtio-fs: start the worker of request queue %u",
+					    w->queue);
+		}
+		w->running = true;
+		snprintf(name, sizeof(name), "virtiofs-q%u", w->queue);
+		pthread_setname_np(w->thread, name);
+	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	__atomic_store_n(&fs->parked, false, __ATOMIC_RELEASE);
+	return 0;
 }
 
 /* ---- virtio ops ------------------------------------------------------------------------------ */
@@ -205,6 +254,17 @@ static void vfs_notify(struct sm_virtio_dev *vdev, unsigned int queue)
 	if (queue > fs->nreq)
 		return;
 	w = &fs->workers[queue - 1];
+	if (__atomic_load_n(&fs->parked, __ATOMIC_ACQUIRE)) {
+		sm_error_t err = SM_ERROR_INIT;
+
+		/* The guest runs again after a save and nobody called sm_virtiofs_dev_resume(). */
+		pthread_mutex_lock(&fs->run_lock);
+		if (__atomic_load_n(&fs->parked, __ATOMIC_ACQUIRE) &&
+		    start_workers_locked(fs, true, &err) < 0)
+			note_problem(fs, &fs->stats.unanswered, "%s", err.msg);
+		pthread_mutex_unlock(&fs->run_lock);
+		sm_error_clear(&err);
+	}
 	pthread_mutex_lock(&w->lock);
 	w->kicked = true;
 	pthread_cond_signal(&w->cond);
@@ -214,35 +274,13 @@ static void vfs_notify(struct sm_virtio_dev *vdev, unsigned int queue)
 static int vfs_activate(struct sm_virtio_dev *vdev, sm_error_t *err)
 {
 	struct sm_virtiofs_dev *fs = sm_virtio_priv(vdev);
-	sigset_t all, old;
-	unsigned int i;
-	int e;
+	int r;
 
 	fs->vdev = vdev;
-	/* Workers take no signal: activate() runs on a vCPU thread, whose kick signal is open. */
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	for (i = 0; i < fs->nreq; i++) {
-		struct worker *w = &fs->workers[i];
-		char name[16];
-
-		if (w->running)
-			continue; /* activate() without a reset in between: keep serving */
-		w->kicked = false;
-		w->stop = false;
-		e = pthread_create(&w->thread, NULL, worker_main, w);
-		if (e != 0) {
-			pthread_sigmask(SIG_SETMASK, &old, NULL);
-			stop_workers(fs);
-			return sm_error_set(err, e, "virtio-fs: start the worker of request queue %u",
-					    w->queue);
-		}
-		w->running = true;
-		snprintf(name, sizeof(name), "virtiofs-q%u", w->queue);
-		pthread_setname_np(w->thread, name);
-	}
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	return 0;
+	pthread_mutex_lock(&fs->run_lock);
+	r = start_workers_locked(fs, false, err);
+	pthread_mutex_unlock(&fs->run_lock);
+	return r;
 }
 
 static void vfs_reset(struct sm_virtio_dev *vdev)
@@ -252,14 +290,13 @@ static void vfs_reset(struct sm_virtio_dev *vdev)
 	/* No notify() runs now (the transport holds it off), so hiprio is idle too. */
 	stop_workers(fs);
 	sm_fuse_server_reset(fs->server);
-	__atomic_store_n(&fs->used, false, __ATOMIC_RELAXED);
 }
 
 /*
- * Snapshots carry the device's identity (tag, queue count, DAX window) so a restore onto a
- * differently configured device fails clearly. The FUSE session itself (the guest's nodeids and
- * file handles, DAX mappings) is not saved yet, so a device the guest has used refuses to save
- * instead of producing a snapshot whose mount would only return ESTALE.
+ * Snapshots carry the device's identity (tag, queue count, DAX window), so a restore onto a
+ * differently configured device fails clearly, then the FUSE session (sm_fuse_server_save). The
+ * workers are stopped first so no request runs while the tables and the rings are saved; they
+ * start again on sm_virtiofs_dev_resume() or the next kick.
  */
 static int vfs_save(struct sm_virtio_dev *vdev, struct sm_state_buf *buf, sm_error_t *err)
 {
@@ -267,13 +304,17 @@ static int vfs_save(struct sm_virtio_dev *vdev, struct sm_state_buf *buf, sm_err
 	size_t taglen = strlen(fs->tag);
 	void *hva;
 	uint64_t gpa = 0, size = 0;
+	bool was_running = false;
+	int r;
 
-	if (__atomic_load_n(&fs->used, __ATOMIC_RELAXED))
-		return sm_error_set(
-		    err, 0,
-		    "tag \"%s\": snapshots of a share the guest has used are not supported yet "
-		    "(the FUSE session's inodes and handles are not saved)",
-		    fs->tag);
+	pthread_mutex_lock(&fs->run_lock);
+	for (unsigned int i = 0; i < fs->nreq; i++)
+		was_running |= fs->workers[i].running;
+	stop_workers_locked(fs);
+	if (was_running)
+		__atomic_store_n(&fs->parked, true, __ATOMIC_RELEASE);
+	pthread_mutex_unlock(&fs->run_lock);
+
 	sm_virtiofs_dev_dax(fs, &hva, &gpa, &size);
 	sm_state_put_u32(buf, SAVE_MAGIC);
 	sm_state_put_u32(buf, SAVE_VERSION);
@@ -282,7 +323,10 @@ static int vfs_save(struct sm_virtio_dev *vdev, struct sm_state_buf *buf, sm_err
 	sm_state_put_u32(buf, fs->nreq);
 	sm_state_put_u64(buf, gpa);
 	sm_state_put_u64(buf, size);
-	return 0;
+	pthread_mutex_lock(&fs->hiprio_lock); /* FORGETs are answered on the notifying thread */
+	r = sm_fuse_server_save(fs->server, buf, err);
+	pthread_mutex_unlock(&fs->hiprio_lock);
+	return r < 0 ? sm_error_prefix(err, "tag \"%s\": ", fs->tag) : 0;
 }
 
 static int vfs_restore(struct sm_virtio_dev *vdev, struct sm_state_reader *r, sm_error_t *err)
@@ -296,7 +340,7 @@ static int vfs_restore(struct sm_virtio_dev *vdev, struct sm_state_reader *r, sm
 
 	if (sm_state_get_u32(r, &magic, err) < 0 || sm_state_get_u32(r, &version, err) < 0)
 		return -1;
-	if (magic != SAVE_MAGIC || version != SAVE_VERSION)
+	if (magic != SAVE_MAGIC || (version != SAVE_VERSION && version != SAVE_VERSION_V1))
 		return sm_error_set(err, 0, "not a virtio-fs state of version %u (magic 0x%x, version %u)",
 				    SAVE_VERSION, magic, version);
 	if (sm_state_get_u8(r, &taglen, err) < 0)
@@ -319,7 +363,30 @@ static int vfs_restore(struct sm_virtio_dev *vdev, struct sm_state_reader *r, sm
 				    "0x%llx+0x%llx",
 				    fs->tag, (unsigned long long)gpa, (unsigned long long)size,
 				    (unsigned long long)my_gpa, (unsigned long long)my_size);
+	if (version == SAVE_VERSION_V1)
+		return 0; /* saved before sessions were: never mounted */
+	if (sm_fuse_server_restore(fs->server, r, &fs->restored, err) < 0)
+		return sm_error_prefix(err, "tag \"%s\": ", fs->tag);
+	if (sm_state_remaining(r) != 0)
+		return sm_error_set(err, 0, "tag \"%s\": %zu unexpected bytes after the FUSE session",
+				    fs->tag, sm_state_remaining(r));
 	return 0;
+}
+
+int sm_virtiofs_dev_resume(struct sm_virtiofs_dev *fs, sm_error_t *err)
+{
+	int r = 0;
+
+	pthread_mutex_lock(&fs->run_lock);
+	if (__atomic_load_n(&fs->parked, __ATOMIC_ACQUIRE))
+		r = start_workers_locked(fs, true, err);
+	pthread_mutex_unlock(&fs->run_lock);
+	return r;
+}
+
+void sm_virtiofs_dev_restore_stats(const struct sm_virtiofs_dev *fs, struct sm_fuse_restore_stats *out)
+{
+	*out = fs->restored;
 }
 
 /* ---- creation and accessors ------------------------------------------------------------------ */
@@ -428,6 +495,7 @@ int sm_virtiofs_dev_new(const struct sm_virtiofs_dev_config *cfg, struct sm_virt
 	build_ops(fs, cfg->queue_size);
 	pthread_mutex_init(&fs->hiprio_lock, NULL);
 	pthread_mutex_init(&fs->stats_lock, NULL);
+	pthread_mutex_init(&fs->run_lock, NULL);
 	sm_virtq_chain_init(&fs->hiprio_chain);
 	for (i = 0; i < fs->nreq; i++) {
 		struct worker *w = &fs->workers[i];
@@ -457,6 +525,7 @@ void sm_virtiofs_dev_free(struct sm_virtiofs_dev *fs)
 	sm_virtq_chain_free(&fs->hiprio_chain);
 	pthread_mutex_destroy(&fs->hiprio_lock);
 	pthread_mutex_destroy(&fs->stats_lock);
+	pthread_mutex_destroy(&fs->run_lock);
 	sm_fuse_server_free(fs->server);
 	free(fs);
 }

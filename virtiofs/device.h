@@ -96,6 +96,18 @@ const char *sm_virtiofs_dev_tag(const struct sm_virtiofs_dev *d);
  */
 const char *sm_virtiofs_dev_mount_options(const struct sm_virtiofs_dev *d);
 
+/*
+ * Restart the request workers after a snapshot was saved and the VM goes on running (call it
+ * where vsock and console are resumed, before the vCPUs run). The save stopped them so that no
+ * request ran while the rings and tables were saved; they drain what the guest queued meanwhile.
+ * Without this call they restart on the guest's next kick, which may never come for a request
+ * queued just before the pause. A no-op when no save stopped them.
+ */
+int sm_virtiofs_dev_resume(struct sm_virtiofs_dev *d, sm_error_t *err);
+
+/* What the last restore found again and what became stale (all zero before any restore). */
+void sm_virtiofs_dev_restore_stats(const struct sm_virtiofs_dev *d, struct sm_fuse_restore_stats *out);
+
 /* Copy the counters and the last problem (for logs and tests); thread-safe. */
 void sm_virtiofs_dev_stats(struct sm_virtiofs_dev *d, struct sm_virtiofs_dev_stats *out);
 

@@ -24,6 +24,17 @@
 #define SM_FUSE_NAME_MAX 255
 #define SM_FUSE_COPY_MAX (64u << 20) /* bytes per COPY_FILE_RANGE request; a short copy is legal */
 
+/* INIT flags we can honour; the reply carries their intersection with what the guest offers. */
+#define SM_FUSE_SERVER_FLAGS                                                                                 \
+	((uint64_t)FUSE_ASYNC_READ | FUSE_ATOMIC_O_TRUNC | FUSE_BIG_WRITES | FUSE_AUTO_INVAL_DATA |          \
+	 FUSE_DO_READDIRPLUS | FUSE_READDIRPLUS_AUTO | FUSE_ASYNC_DIO | FUSE_PARALLEL_DIROPS |               \
+	 FUSE_MAX_PAGES | FUSE_CACHE_SYMLINKS | FUSE_INIT_EXT)
+/* ...and those offered only with a DAX window. */
+#define SM_FUSE_DAX_FLAGS ((uint64_t)FUSE_MAP_ALIGNMENT | FUSE_HAS_INODE_DAX)
+
+/* Largest request accepted for a negotiated max_write. */
+size_t sm_fuse_max_in(uint32_t max_write);
+
 /* ---- scatter lists ---------------------------------------------------------------------------- */
 
 /* A read/write position in an iovec array; never goes past the end. */
@@ -135,6 +146,10 @@ struct sm_fuse_inode {
 	mode_t type; /* S_IFMT bits; an inode never changes type */
 	uint64_t nlookup;
 	unsigned refs; /* in-flight users; the fd closes when refs and nlookup are both 0 */
+	/* Restored from a snapshot but not found again (fd -1, not hashed): every use is ESTALE,
+	 * only FORGET reaches it, so the guest can drop the nodeid. */
+	bool stale;
+	bool hashed; /* in the (dev, ino) hash */
 	struct sm_fuse_inode *hnext;
 };
 
@@ -147,6 +162,7 @@ struct sm_fuse_handle {
 	int kind;
 	unsigned refs;
 	bool released;
+	bool stale; /* restored but not re-opened (fd -1): I/O on it is ESTALE, RELEASE works */
 };
 
 struct sm_fuse_table {
@@ -203,12 +219,34 @@ void sm_fuse_inodes_forget_all(struct sm_fuse_server *s);
 
 /* Register an open fd as a handle (adopts fd); returns fh, or -EMFILE. */
 int64_t sm_fuse_handle_new(struct sm_fuse_server *s, int fd, int kind, uint64_t nodeid);
-/* Borrow the handle fh of the given kind (NULL if unknown or another kind). */
+/* Borrow the handle fh of the given kind (NULL if unknown, stale or another kind). */
 struct sm_fuse_handle *sm_fuse_handle_get(struct sm_fuse_server *s, uint64_t fh, int kind);
+/* The error for a failed sm_fuse_handle_get(): -ESTALE for a stale restored handle, else -EBADF. */
+int sm_fuse_handle_error(struct sm_fuse_server *s, uint64_t fh, int kind);
 void sm_fuse_handle_put(struct sm_fuse_server *s, struct sm_fuse_handle *h);
 /* Remove fh from the table (RELEASE); the fd closes when the last borrower puts it. */
 int sm_fuse_handle_release(struct sm_fuse_server *s, uint64_t fh, int kind);
 void sm_fuse_handles_release_all(struct sm_fuse_server *s);
+
+/*
+ * Snapshot restore into a fresh table (root only, no handles), under s->lock: size the slot
+ * arrays to nslots inode slots / nhslots handle slots with the saved generations (slots 0 and 1
+ * keep theirs), install entries at their saved ids, then rebuild the free lists. The caller has
+ * validated every id against these sizes and generations and checked there are no duplicates.
+ */
+void sm_fuse_table_restore_begin(struct sm_fuse_table *t, const uint32_t *gens, uint32_t nslots,
+				 const uint32_t *hgens, uint32_t nhslots);
+/* Install nodeid; fd < 0 (st unused) makes it stale. Adopts fd. A (dev, ino) already present is
+ * not hashed again (the nodeid still works, new lookups get the other one). */
+void sm_fuse_table_restore_inode(struct sm_fuse_table *t, uint64_t nodeid, int fd, const struct stat *st,
+				 mode_t type, uint64_t nlookup);
+/* Install handle fh on nodeid; fd < 0 makes it stale. Adopts fd. */
+void sm_fuse_table_restore_handle(struct sm_fuse_table *t, uint64_t fh, uint64_t nodeid, int fd, int kind);
+void sm_fuse_table_restore_end(struct sm_fuse_table *t);
+/* The inode in slot nodeid, stale ones included (NULL if none); under s->lock. */
+struct sm_fuse_inode *sm_fuse_table_find(struct sm_fuse_table *t, uint64_t nodeid);
+/* Largest generation value (ids use 31 bits). */
+#define SM_FUSE_GEN_MASK 0x7fffffffu
 
 /* ---- replies and handlers --------------------------------------------------------------------- */
 

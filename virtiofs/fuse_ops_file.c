@@ -151,7 +151,7 @@ int sm_fuse_op_read(struct sm_fuse_server *s, struct sm_fuse_req *r, struct sm_f
 		return -EINVAL;
 	h = sm_fuse_handle_get(s, in->fh, SM_H_FILE);
 	if (h == NULL)
-		return -EBADF;
+		return sm_fuse_handle_error(s, in->fh, SM_H_FILE);
 	iov = sm_xmalloc(sizeof(*iov) * SM_FUSE_MAX_IOV);
 	/* Read straight into the guest's buffers. */
 	if (sm_iov_slice(&rep->out, in->size, iov, SM_FUSE_MAX_IOV, &n) < 0)
@@ -199,7 +199,7 @@ int sm_fuse_op_write(struct sm_fuse_server *s, struct sm_fuse_req *r, struct sm_
 		return -EINVAL;
 	h = sm_fuse_handle_get(s, in->fh, SM_H_FILE);
 	if (h == NULL)
-		return -EBADF;
+		return sm_fuse_handle_error(s, in->fh, SM_H_FILE);
 	iov = sm_xmalloc(sizeof(*iov) * SM_FUSE_MAX_IOV);
 	if (sm_iov_slice(&r->data, r->data_len, iov, SM_FUSE_MAX_IOV, &n) < 0)
 		ret = -EINVAL;
@@ -239,7 +239,7 @@ int sm_fuse_op_fsync(struct sm_fuse_server *s, struct sm_fuse_req *r, struct sm_
 	int ret;
 
 	if (h == NULL)
-		return -EBADF;
+		return sm_fuse_handle_error(s, r->a.fsync.fh, kind_of(r->h.opcode));
 	ret = (r->a.fsync.fsync_flags & FUSE_FSYNC_FDATASYNC) ? fdatasync(h->fd) : fsync(h->fd);
 	ret = ret < 0 ? -errno : 0;
 	sm_fuse_handle_put(s, h);
@@ -252,7 +252,7 @@ int sm_fuse_op_flush(struct sm_fuse_server *s, struct sm_fuse_req *r, struct sm_
 
 	/* Nothing is buffered on our side; the guest's close() only needs a valid handle. */
 	if (h == NULL)
-		return -EBADF;
+		return sm_fuse_handle_error(s, r->a.flush.fh, SM_H_FILE);
 	sm_fuse_handle_put(s, h);
 	return 0;
 }
@@ -267,7 +267,7 @@ int sm_fuse_op_fallocate(struct sm_fuse_server *s, struct sm_fuse_req *r, struct
 		return -EINVAL;
 	h = sm_fuse_handle_get(s, in->fh, SM_H_FILE);
 	if (h == NULL)
-		return -EBADF;
+		return sm_fuse_handle_error(s, in->fh, SM_H_FILE);
 	if (fallocate(h->fd, (int)in->mode, (off_t)in->offset, (off_t)in->length) < 0)
 		ret = -errno;
 	sm_fuse_handle_put(s, h);
@@ -285,7 +285,7 @@ int sm_fuse_op_lseek(struct sm_fuse_server *s, struct sm_fuse_req *r, struct sm_
 		return -EINVAL;
 	h = sm_fuse_handle_get(s, in->fh, SM_H_FILE);
 	if (h == NULL)
-		return -EBADF;
+		return sm_fuse_handle_error(s, in->fh, SM_H_FILE);
 	/* I/O is positional, so moving the shared file offset disturbs nothing. */
 	pos = lseek(h->fd, (off_t)in->offset, (int)in->whence);
 	sm_fuse_handle_put(s, h);
@@ -309,7 +309,11 @@ int sm_fuse_op_copy_file_range(struct sm_fuse_server *s, struct sm_fuse_req *r, 
 		return -EINVAL;
 	hi = sm_fuse_handle_get(s, in->fh_in, SM_H_FILE);
 	ho = sm_fuse_handle_get(s, in->fh_out, SM_H_FILE);
-	if (hi == NULL || ho == NULL || ho->nodeid != in->nodeid_out)
+	if (hi == NULL)
+		ret = sm_fuse_handle_error(s, in->fh_in, SM_H_FILE);
+	else if (ho == NULL)
+		ret = sm_fuse_handle_error(s, in->fh_out, SM_H_FILE);
+	else if (ho->nodeid != in->nodeid_out)
 		ret = -EBADF;
 	else if ((n = copy_file_range(hi->fd, &oi, ho->fd, &oo, len, 0)) < 0)
 		ret = -errno;
@@ -441,7 +445,7 @@ int sm_fuse_op_readdir(struct sm_fuse_server *s, struct sm_fuse_req *r, struct s
 		cap = s->cfg.max_write;
 	h = sm_fuse_handle_get(s, in->fh, SM_H_DIR);
 	if (h == NULL)
-		return -EBADF;
+		return sm_fuse_handle_error(s, in->fh, SM_H_DIR);
 	if (plus && h->nodeid != r->ino->nodeid) {
 		sm_fuse_handle_put(s, h);
 		return -EBADF;
@@ -478,7 +482,9 @@ int sm_fuse_op_setupmapping(struct sm_fuse_server *s, struct sm_fuse_req *r, str
 	if (in->fh != UINT64_MAX) {
 		/* An explicit handle must be one of ours, for this inode. */
 		h = sm_fuse_handle_get(s, in->fh, SM_H_FILE);
-		if (h == NULL || h->nodeid != r->ino->nodeid) {
+		if (h == NULL)
+			return sm_fuse_handle_error(s, in->fh, SM_H_FILE);
+		if (h->nodeid != r->ino->nodeid) {
 			sm_fuse_handle_put(s, h);
 			return -EBADF;
 		}

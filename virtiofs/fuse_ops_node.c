@@ -260,7 +260,9 @@ static int setattr_size(struct sm_fuse_server *s, struct sm_fuse_inode *ino, con
 		return -EFBIG;
 	if (in->valid & FATTR_FH) {
 		h = sm_fuse_handle_get(s, in->fh, SM_H_FILE);
-		if (h == NULL || h->nodeid != ino->nodeid) {
+		if (h == NULL)
+			return sm_fuse_handle_error(s, in->fh, SM_H_FILE);
+		if (h->nodeid != ino->nodeid) {
 			sm_fuse_handle_put(s, h);
 			return -EBADF;
 		}

@@ -17,12 +17,8 @@
 #include "common/util.h"
 #include "virtiofs/fuse_internal.h"
 
-/* Flags we can honour; the reply carries their intersection with what the guest offers. */
-#define SERVER_FLAGS                                                                                         \
-	((uint64_t)FUSE_ASYNC_READ | FUSE_ATOMIC_O_TRUNC | FUSE_BIG_WRITES | FUSE_AUTO_INVAL_DATA |          \
-	 FUSE_DO_READDIRPLUS | FUSE_READDIRPLUS_AUTO | FUSE_ASYNC_DIO | FUSE_PARALLEL_DIROPS |               \
-	 FUSE_MAX_PAGES | FUSE_CACHE_SYMLINKS | FUSE_INIT_EXT)
-#define DAX_FLAGS ((uint64_t)FUSE_MAP_ALIGNMENT | FUSE_HAS_INODE_DAX)
+#define SERVER_FLAGS SM_FUSE_SERVER_FLAGS
+#define DAX_FLAGS SM_FUSE_DAX_FLAGS
 
 void sm_fuse_config_init(struct sm_fuse_config *cfg)
 {
@@ -45,6 +41,16 @@ static int check_config(const struct sm_fuse_config *cfg, sm_error_t *err)
 	if (cfg->max_inodes == 0 || cfg->max_inodes > (1u << 24))
 		return sm_error_set(err, 0, "virtio-fs: max_inodes %u is not in [1, 16M]", cfg->max_inodes);
 	return 0;
+}
+
+size_t sm_fuse_max_in(uint32_t max_write)
+{
+	/* Largest request: a full WRITE, or a SETXATTR with a 64 KiB value and names. */
+	size_t n = sizeof(struct fuse_in_header) + sizeof(struct fuse_write_in) + max_write;
+
+	if (n < sizeof(struct fuse_in_header) + 8 + 256 + SM_FUSE_XATTR_MAX + 4096)
+		n = sizeof(struct fuse_in_header) + 8 + 256 + SM_FUSE_XATTR_MAX + 4096;
+	return n;
 }
 
 /* openat2() has no glibc wrapper before 2.38-ish; the kernel has it since 5.6. */
@@ -102,10 +108,7 @@ int sm_fuse_server_new(const struct sm_fuse_config *cfg, struct sm_fuse_server *
 	s->cfg = *cfg;
 	s->cfg.root = NULL; /* not kept: the caller owns the string */
 	s->root_dev = st.st_dev;
-	/* Largest request: a full WRITE, or a SETXATTR with a 64 KiB value and names. */
-	s->max_in = sizeof(struct fuse_in_header) + sizeof(struct fuse_write_in) + cfg->max_write;
-	if (s->max_in < sizeof(struct fuse_in_header) + 8 + 256 + SM_FUSE_XATTR_MAX + 4096)
-		s->max_in = sizeof(struct fuse_in_header) + 8 + 256 + SM_FUSE_XATTR_MAX + 4096;
+	s->max_in = sm_fuse_max_in(cfg->max_write);
 	if (cfg->dax_window_size > 0) {
 		r = sm_dax_window_new(cfg->dax_window_size, &s->dax, err);
 		if (r < 0) {

@@ -62,6 +62,38 @@ void sm_fuse_server_reset(struct sm_fuse_server *s);
 int sm_fuse_handle(struct sm_fuse_server *s, const struct iovec *in, int nin, const struct iovec *out,
 		   int nout, size_t *written, sm_error_t *err);
 
+struct sm_state_buf;
+struct sm_state_reader;
+
+/* What a restore found again (for logs and tests). */
+struct sm_fuse_restore_stats {
+	uint32_t inodes, stale_inodes;	   /* restored nodeids (root excluded), of which stale */
+	uint32_t handles, stale_handles;   /* restored file/dir handles, of which stale */
+	uint32_t mappings, stale_mappings; /* DAX mappings, of which replaced by zero memory */
+};
+
+/*
+ * Append the FUSE session to buf for a snapshot: whether INIT happened, the negotiated minor,
+ * flags and max_write, the inode table (nodeid, generation, lookup count, type and the path
+ * relative to the share root, re-checked to name the same object; "lost" when it cannot be
+ * found, e.g. unlinked), the open handles (fh, nodeid, kind, open flags) and the DAX mappings.
+ * Call only while no sm_fuse_handle() runs. Never fails for lost objects; returns 0.
+ */
+int sm_fuse_server_save(struct sm_fuse_server *s, struct sm_state_buf *buf, sm_error_t *err);
+
+/*
+ * Restore a session saved by sm_fuse_server_save() into a freshly created server (no request
+ * handled yet), which may be rooted at another directory: every inode is re-opened by its path
+ * below the new root with the lookup confinement, every handle re-opened from its inode with its
+ * flags, every DAX mapping re-established. What cannot be found again becomes stale (requests on
+ * it answer ESTALE; a DAX range becomes zero memory). The saved bytes are untrusted: anything
+ * malformed (counts, ids, generations, paths with "..", absolute paths, ranges outside the window,
+ * flags, a max_write or inode count this server cannot honour) fails with err before the server
+ * is changed. stats (may be NULL) gets the counts.
+ */
+int sm_fuse_server_restore(struct sm_fuse_server *s, struct sm_state_reader *r,
+			   struct sm_fuse_restore_stats *stats, sm_error_t *err);
+
 /* The DAX window (for the KVM memory slot and virtio shm region 0), or NULL when disabled. */
 struct sm_dax_window *sm_fuse_server_dax(struct sm_fuse_server *s);
 

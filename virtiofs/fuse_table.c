@@ -14,7 +14,7 @@
 #include "common/util.h"
 #include "virtiofs/fuse_internal.h"
 
-#define GEN_MASK 0x7fffffffu
+#define GEN_MASK SM_FUSE_GEN_MASK
 
 static uint32_t hash_key(dev_t dev, ino_t ino, uint32_t nbuckets)
 {
@@ -44,13 +44,15 @@ void sm_fuse_table_destroy(struct sm_fuse_table *t)
 {
 	for (uint32_t i = 0; i < t->nslots; i++) {
 		if (t->slots[i] != NULL) {
-			close(t->slots[i]->fd);
+			if (t->slots[i]->fd >= 0)
+				close(t->slots[i]->fd);
 			free(t->slots[i]);
 		}
 	}
 	for (uint32_t i = 0; i < t->nhandles; i++) {
 		if (t->handles[i] != NULL) {
-			close(t->handles[i]->fd);
+			if (t->handles[i]->fd >= 0)
+				close(t->handles[i]->fd);
 			free(t->handles[i]);
 		}
 	}
@@ -89,6 +91,7 @@ static void hash_insert(struct sm_fuse_table *t, struct sm_fuse_inode *ino)
 	b = hash_key(ino->dev, ino->ino, t->nbuckets);
 	ino->hnext = t->buckets[b];
 	t->buckets[b] = ino;
+	ino->hashed = true;
 	t->count++;
 }
 
@@ -96,6 +99,8 @@ static void hash_remove(struct sm_fuse_table *t, struct sm_fuse_inode *ino)
 {
 	struct sm_fuse_inode **pp = &t->buckets[hash_key(ino->dev, ino->ino, t->nbuckets)];
 
+	if (!ino->hashed)
+		return;
 	for (; *pp != NULL; pp = &(*pp)->hnext) {
 		if (*pp == ino) {
 			*pp = ino->hnext;
@@ -154,7 +159,8 @@ static void inode_free(struct sm_fuse_table *t, struct sm_fuse_inode *ino)
 	t->slots[slot] = NULL;
 	t->gens[slot] = (t->gens[slot] + 1) & GEN_MASK;
 	t->free_slots[t->nfree++] = slot;
-	close(ino->fd);
+	if (ino->fd >= 0)
+		close(ino->fd);
 	free(ino);
 }
 
@@ -228,6 +234,8 @@ bool sm_fuse_inode_ref_lookup(struct sm_fuse_server *s, uint64_t nodeid)
 
 	pthread_mutex_lock(&s->lock);
 	ino = inode_find(&s->t, nodeid);
+	if (ino != NULL && ino->stale)
+		ino = NULL;
 	if (ino != NULL)
 		ino->nlookup++;
 	pthread_mutex_unlock(&s->lock);
@@ -254,6 +262,8 @@ struct sm_fuse_inode *sm_fuse_inode_get(struct sm_fuse_server *s, uint64_t nodei
 
 	pthread_mutex_lock(&s->lock);
 	ino = inode_find(&s->t, nodeid);
+	if (ino != NULL && ino->stale)
+		ino = NULL; /* callers answer ESTALE */
 	if (ino != NULL)
 		ino->refs++;
 	pthread_mutex_unlock(&s->lock);
@@ -344,10 +354,24 @@ struct sm_fuse_handle *sm_fuse_handle_get(struct sm_fuse_server *s, uint64_t fh,
 
 	pthread_mutex_lock(&s->lock);
 	h = handle_find(&s->t, fh, kind);
+	if (h != NULL && h->stale)
+		h = NULL;
 	if (h != NULL)
 		h->refs++;
 	pthread_mutex_unlock(&s->lock);
 	return h;
+}
+
+int sm_fuse_handle_error(struct sm_fuse_server *s, uint64_t fh, int kind)
+{
+	struct sm_fuse_handle *h;
+	bool stale;
+
+	pthread_mutex_lock(&s->lock);
+	h = handle_find(&s->t, fh, kind);
+	stale = h != NULL && h->stale;
+	pthread_mutex_unlock(&s->lock);
+	return stale ? -ESTALE : -EBADF;
 }
 
 static void handle_free(struct sm_fuse_table *t, struct sm_fuse_handle *h)
@@ -357,7 +381,8 @@ static void handle_free(struct sm_fuse_table *t, struct sm_fuse_handle *h)
 	t->handles[slot] = NULL;
 	t->hgens[slot] = (t->hgens[slot] + 1) & GEN_MASK;
 	t->free_handles[t->nfree_handles++] = slot;
-	close(h->fd);
+	if (h->fd >= 0)
+		close(h->fd);
 	free(h);
 }
 
@@ -401,4 +426,79 @@ void sm_fuse_handles_release_all(struct sm_fuse_server *s)
 			handle_free(&s->t, h);
 	}
 	pthread_mutex_unlock(&s->lock);
+}
+
+/* ---- snapshot restore ------------------------------------------------------------------------- */
+
+struct sm_fuse_inode *sm_fuse_table_find(struct sm_fuse_table *t, uint64_t nodeid)
+{
+	return inode_find(t, nodeid);
+}
+
+void sm_fuse_table_restore_begin(struct sm_fuse_table *t, const uint32_t *gens, uint32_t nslots,
+				 const uint32_t *hgens, uint32_t nhslots)
+{
+	if (nslots > t->cap) {
+		grow((void **)&t->slots, sizeof(*t->slots), t->cap, nslots);
+		grow((void **)&t->gens, sizeof(*t->gens), t->cap, nslots);
+		grow((void **)&t->free_slots, sizeof(*t->free_slots), t->cap, nslots);
+		t->cap = nslots;
+	}
+	for (uint32_t i = 2; i < nslots; i++)
+		t->gens[i] = gens[i] & GEN_MASK;
+	if (nslots > t->nslots)
+		t->nslots = nslots;
+	if (nhslots > t->hcap) {
+		grow((void **)&t->handles, sizeof(*t->handles), t->hcap, nhslots);
+		grow((void **)&t->hgens, sizeof(*t->hgens), t->hcap, nhslots);
+		grow((void **)&t->free_handles, sizeof(*t->free_handles), t->hcap, nhslots);
+		t->hcap = nhslots;
+	}
+	for (uint32_t i = 0; i < nhslots; i++)
+		t->hgens[i] = hgens[i] & GEN_MASK;
+	if (nhslots > t->nhandles)
+		t->nhandles = nhslots;
+}
+
+void sm_fuse_table_restore_inode(struct sm_fuse_table *t, uint64_t nodeid, int fd, const struct stat *st,
+				 mode_t type, uint64_t nlookup)
+{
+	struct sm_fuse_inode *ino = sm_xcalloc(1, sizeof(*ino));
+
+	ino->nodeid = nodeid;
+	ino->fd = fd;
+	ino->type = type;
+	ino->nlookup = nlookup;
+	ino->stale = fd < 0;
+	t->slots[(uint32_t)nodeid] = ino;
+	if (fd < 0)
+		return;
+	ino->dev = st->st_dev;
+	ino->ino = st->st_ino;
+	if (hash_find(t, ino->dev, ino->ino) == NULL)
+		hash_insert(t, ino);
+}
+
+void sm_fuse_table_restore_handle(struct sm_fuse_table *t, uint64_t fh, uint64_t nodeid, int fd, int kind)
+{
+	struct sm_fuse_handle *h = sm_xcalloc(1, sizeof(*h));
+
+	h->fh = fh;
+	h->nodeid = nodeid;
+	h->fd = fd;
+	h->kind = kind;
+	h->stale = fd < 0;
+	t->handles[(uint32_t)fh] = h;
+}
+
+void sm_fuse_table_restore_end(struct sm_fuse_table *t)
+{
+	t->nfree = 0;
+	for (uint32_t i = t->nslots; i-- > 2;)
+		if (t->slots[i] == NULL)
+			t->free_slots[t->nfree++] = i;
+	t->nfree_handles = 0;
+	for (uint32_t i = t->nhandles; i-- > 0;)
+		if (t->handles[i] == NULL)
+			t->free_handles[t->nfree_handles++] = i;
 }
