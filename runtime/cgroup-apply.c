@@ -314,10 +314,16 @@ static int apply_pids(struct sm_cgroup *cg, int64_t limit, const struct sm_cgrou
 	if (limit < 0)
 		return wr(h, "pids.max", F "pids.limit", err, "max");
 	/*
-	 * The container's processes are guest tasks; on the host the cgroup holds the VMM's threads
-	 * and one exec proxy per exec'd process (bounded by the guest limit), hence the addend.
+	 * Exactly the requested value, as runc writes it (callers and conformance tools read it
+	 * back). On the host the cgroup holds the VMM's threads and the exec proxies, so a limit
+	 * that leaves the VMM no room for its own threads cannot work.
 	 */
-	uint64_t host = (uint64_t)limit + vcpus + SM_CGROUP_VMM_BASE_TASKS;
+	uint64_t host = (uint64_t)limit, need_tasks = vcpus + SM_CGROUP_VMM_BASE_TASKS;
+	if (host < need_tasks)
+		return sm_error_set(err, 0,
+				    F "pids.limit: %" PRIu64 " is below the %" PRIu64
+				      " tasks the container's VMM itself needs on the host",
+				    host, need_tasks);
 	return wr(h, "pids.max", F "pids.limit", err, "%" PRIu64, host);
 }
 

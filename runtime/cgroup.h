@@ -80,7 +80,7 @@ int sm_cgroup_create(struct sm_cgroup *cg, sm_error_t *err);
  * before anything is written; an error names the config field ("linux.resources.cpu.shares: ...").
  * vm (may be NULL for no VM adjustment) drives the microVM mapping: the host memory limit is
  * max(limit, guest RAM + VMM overhead) and a limit below guest RAM is refused; pids.max is
- * limit + vcpus + SM_CGROUP_VMM_BASE_TASKS. Fields that belong to the guest (devices,
+ * the limit itself (refused below vcpus + SM_CGROUP_VMM_BASE_TASKS, the VMM's own threads). Fields that belong to the guest (devices,
  * hugepageLimits) are not touched; rdma and network are refused. Settings the host cannot
  * express but runc ignores too are added to sm_cgroup_warnings().
  */

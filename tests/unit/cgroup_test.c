@@ -288,8 +288,7 @@ static void test_apply(struct sm_cgroup *cg)
 	}
 	if (pids != NULL) {
 		cleanup_free char *pm = rd(pids->dir, "pids.max");
-		ok(strcmp(pm, "134") == 0, "pids.max = 100 + 2 vCPUs + %u VMM tasks (%s)",
-		   SM_CGROUP_VMM_BASE_TASKS, pm);
+		ok(strcmp(pm, "100") == 0, "pids.max = the requested 100, exactly as runc writes it (%s)", pm);
 	}
 	if (cpuset != NULL) {
 		cleanup_free char *c = rd(cpuset->dir, "cpuset.cpus");
@@ -329,6 +328,15 @@ static void test_apply(struct sm_cgroup *cg)
 		cleanup_free char *lim = rd(mem->dir, mem->v2 ? "memory.max" : "memory.limit_in_bytes");
 		ok(rc == 0 && (strcmp(lim, "max") == 0 || strtoull(lim, NULL, 10) > (1ull << 60)),
 		   "memory.limit -1 -> unlimited (%s): %s", lim, e.msg);
+	}
+
+	/* A pids limit that leaves the VMM no room for its own threads is refused, naming the field. */
+	if (pids != NULL) {
+		struct sm_oci_resources only_pids = {.pids_limit = {true, 5}};
+		sm_error_clear(&e);
+		rc = sm_cgroup_apply(cg, &only_pids, &vm, &e);
+		ok(rc < 0 && strstr(e.msg, "linux.resources.pids.limit") != NULL, "pids.limit 5 refused: %s", e.msg);
+		sm_error_clear(&e);
 	}
 
 	/* blockIO weight: applied where the host has the file, else an error naming the field. */
