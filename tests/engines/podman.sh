@@ -105,4 +105,14 @@ ok $? "podman rm"
 left=$(pm --runtime "$runtime" ps -a -q 2>/dev/null)
 is "no container is left" "$left" ""
 
+# The containers.conf drop-in we ship: `--runtime sm-runtime` finds the binary by name.
+if [ "$(basename "$runtime")" = sm-runtime ]; then
+	sed "s|\"/usr/local/bin/sm-runtime\", \"/usr/bin/sm-runtime\"|\"$runtime\"|" \
+		"$(dirname "$0")/../../contrib/sm-runtime.containers.conf" >"$work/containers.conf"
+	got=$(CONTAINERS_CONF=$work/containers.conf pm --runtime sm-runtime info \
+		--format '{{.Host.OCIRuntime.Name}} {{.Host.OCIRuntime.Path}}' 2>&1 | tail -1)
+	is "contrib/sm-runtime.containers.conf: --runtime sm-runtime resolves to the binary" "$got" \
+		"sm-runtime $runtime"
+fi
+
 done_testing
