@@ -77,18 +77,17 @@ static int plan_memory(const struct sm_oci_memory *m, const struct sm_cgroup_vm 
 	if (lim > 0 && vm != NULL && vm->guest_mem_bytes > 0) {
 		uint64_t over =
 		    vm->vmm_overhead_bytes ? vm->vmm_overhead_bytes : SM_CGROUP_VMM_OVERHEAD_DEFAULT;
-		if (vm->guest_mem_bytes > (uint64_t)lim)
-			return sm_error_set(err, 0,
-					    F "memory.limit: %" PRId64
-					      " bytes is less than the VM's guest RAM (%" PRIu64
-					      " bytes); raise the limit or lower org.sm-runtime.vm.mem_mib",
-					    lim, vm->guest_mem_bytes);
-		/* The guest may use all its RAM; the VMM needs its own memory on top. */
+		/*
+		 * The limit is written exactly as given (as runc does; callers read it back) and
+		 * bounds the whole VM: guest RAM plus the VMM's own memory must fit under it.
+		 */
 		uint64_t need = vm->guest_mem_bytes + over;
-		if (need < over || need > (uint64_t)INT64_MAX)
-			need = (uint64_t)INT64_MAX;
-		if (need > (uint64_t)lim)
-			p->limit = (int64_t)need;
+		if (need < over || need > (uint64_t)lim)
+			return sm_error_set(err, 0,
+					    F "memory.limit: %" PRId64 " bytes is less than the VM's guest RAM (%" PRIu64
+					      " bytes) plus the VMM's own %" PRIu64
+					      " bytes; raise the limit or lower org.sm-runtime.vm.mem_mib",
+					    lim, vm->guest_mem_bytes, over);
 	}
 	if (sw == -1 || (lim == -1 && sw == 0)) {
 		p->swap_v1 = p->swap_v2 = -1;

@@ -23,7 +23,7 @@
 /* The systemd unit prefix used with --systemd-cgroup and no cgroupsPath: system.slice:sm-runtime:<id>. */
 #define SM_CGROUP_SYSTEMD_PREFIX "sm-runtime"
 /* Host memory the VMM needs beyond guest RAM (its own heap, stacks, page tables, DAX page cache). */
-#define SM_CGROUP_VMM_OVERHEAD_DEFAULT (128ull << 20)
+#define SM_CGROUP_VMM_OVERHEAD_DEFAULT (32ull << 20)
 /* Host tasks of a VMM besides its vCPU threads (main, event loop, device workers), for pids.max. */
 #define SM_CGROUP_VMM_BASE_TASKS 32u
 
@@ -79,7 +79,7 @@ int sm_cgroup_create(struct sm_cgroup *cg, sm_error_t *err);
  * `update`, so every write is valid on a cgroup that already has limits. All values are checked
  * before anything is written; an error names the config field ("linux.resources.cpu.shares: ...").
  * vm (may be NULL for no VM adjustment) drives the microVM mapping: the host memory limit is
- * max(limit, guest RAM + VMM overhead) and a limit below guest RAM is refused; pids.max is
+ * the limit itself, and a limit below guest RAM + VMM overhead is refused; pids.max is
  * the limit itself (refused below vcpus + SM_CGROUP_VMM_BASE_TASKS, the VMM's own threads). Fields that belong to the guest (devices,
  * hugepageLimits) are not touched; rdma and network are refused. Settings the host cannot
  * express but runc ignores too are added to sm_cgroup_warnings().

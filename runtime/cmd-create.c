@@ -54,24 +54,29 @@ static int annotation_u64(const struct sm_oci_config *cfg, const char *name, uin
 }
 
 /*
- * Defaults from linux.resources: the memory limit becomes the guest's RAM (the host cgroup then
- * bounds the VMM at guest RAM + its overhead), a CPU quota the vCPU count (rounded up).
+ * Defaults from linux.resources: the memory limit bounds the whole VM on the host (written to the
+ * cgroup exactly), so the guest gets what is left after the VMM's own memory, in steps of
+ * GUEST_MIB_STEP so that similar limits share a template; a CPU quota becomes the vCPU count
+ * (rounded up).
  */
+#define GUEST_MIB_STEP 32
 static int resources_shape(const struct sm_oci_config *cfg, uint64_t *mem, uint64_t *cpus, sm_error_t *err)
 {
 	const struct sm_oci_resources *res = cfg->linux_cfg ? cfg->linux_cfg->resources : NULL;
+	const uint64_t over_mib = SM_CGROUP_VMM_OVERHEAD_DEFAULT >> 20;
 
 	if (res == NULL)
 		return 0;
 	if (res->memory != NULL && res->memory->limit.set && res->memory->limit.val > 0) {
 		uint64_t mib = (uint64_t)res->memory->limit.val >> 20;
-		if (mib < MIN_GUEST_MIB)
-			return sm_error_set(
-			    err, 0,
-			    "linux.resources.memory.limit: %lld bytes is too little for a VM's guest "
-			    "RAM (at least %d MiB)",
-			    (long long)res->memory->limit.val, MIN_GUEST_MIB);
-		*mem = mib < SM_MACHINE_MAX_MEM_MIB ? mib : SM_MACHINE_MAX_MEM_MIB;
+		uint64_t guest = mib > over_mib ? (mib - over_mib) / GUEST_MIB_STEP * GUEST_MIB_STEP : 0;
+		if (guest < MIN_GUEST_MIB)
+			return sm_error_set(err, 0,
+					    "linux.resources.memory.limit: %lld bytes is too little for a VM: guest "
+					    "RAM (at least %d MiB) plus the VMM's own %llu MiB",
+					    (long long)res->memory->limit.val, MIN_GUEST_MIB,
+					    (unsigned long long)over_mib);
+		*mem = guest < SM_MACHINE_MAX_MEM_MIB ? guest : SM_MACHINE_MAX_MEM_MIB;
 	}
 	if (res->cpu != NULL && res->cpu->quota.set && res->cpu->quota.val > 0) {
 		uint64_t period =

@@ -255,8 +255,8 @@ static void test_apply(struct sm_cgroup *cg)
 	const struct sm_cgroup_hier *pids = sm_cgroup_find(cg, "pids"),
 				    *cpuset = sm_cgroup_find(cg, "cpuset");
 
-	r->memory->limit = (struct sm_oci_i64){true, 512 << 20};
-	r->memory->swap = (struct sm_oci_i64){true, 768 << 20};
+	r->memory->limit = (struct sm_oci_i64){true, 576 << 20};
+	r->memory->swap = (struct sm_oci_i64){true, 832 << 20};
 	r->memory->reservation = (struct sm_oci_i64){true, 256 << 20};
 	r->cpu->shares = (struct sm_oci_u64){true, 512};
 	r->cpu->quota = (struct sm_oci_i64){true, 50000};
@@ -268,7 +268,7 @@ static void test_apply(struct sm_cgroup *cg)
 	ok(rc == 0, "apply memory, cpu, cpuset and pids: %s", e.msg);
 	if (mem != NULL) {
 		cleanup_free char *lim = rd(mem->dir, mem->v2 ? "memory.max" : "memory.limit_in_bytes");
-		ok(strcmp(lim, "603979776") == 0, "memory limit = guest 512 MiB + overhead 64 MiB (%s)", lim);
+		ok(strcmp(lim, "603979776") == 0, "memory limit = the requested 576 MiB, exactly (guest 512 + overhead 64 fit) (%s)", lim);
 		cleanup_free char *sw =
 		    rd(mem->dir, mem->v2 ? "memory.swap.max" : "memory.memsw.limit_in_bytes");
 		ok(strcmp(sw, mem->v2 ? "268435456" : "872415232") == 0, "swap allowance 256 MiB on top (%s)",
