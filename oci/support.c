@@ -265,12 +265,15 @@ static int check_devices(struct ctx *c, const struct sm_oci_linux *l)
 				      "block device %s (%lld:%lld): the guest has no block devices (no disk "
 				      "passthrough)",
 				      d->path, (long long)d->major, (long long)d->minor);
+		/*
+		 * The node is created as asked (that is what the field specifies), but the number
+		 * names the guest kernel's device, which has no driver for it: say so.
+		 */
 		if ((d->type == 'c' || d->type == 'u') && !guest_char_device(d->major, d->minor))
-			return refuse(
-			    c, sm_xasprintf("linux.devices[%zu]", i),
-			    "character device %s (%lld:%lld) does not exist in the guest kernel (no "
-			    "device passthrough)",
-			    d->path, (long long)d->major, (long long)d->minor);
+			warn(c, sm_xasprintf("linux.devices[%zu]", i),
+			     "the device behind %s (%lld:%lld): the guest kernel has none (no device "
+			     "passthrough); the node is created, opening it fails",
+			     d->path, (long long)d->major, (long long)d->minor);
 	}
 	return 0;
 }

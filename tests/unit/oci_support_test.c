@@ -131,10 +131,6 @@ static const struct refusal {
     {LINUX(",'devices':[{'type':'c','path':'/dev/fuse','major':10,'minor':229},"
 	   "{'type':'b','path':'/dev/sda','major':8,'minor':0}]"),
      NULL, "linux.devices[1]"},
-    {LINUX(",'devices':[{'type':'c','path':'/dev/nvidia0','major':195,'minor':0}]"), NULL,
-     "linux.devices[0]"},
-    {LINUX(",'devices':[{'type':'c','path':'/dev/net/tun','major':10,'minor':200}]"), NULL,
-     "linux.devices[0]"},
     {LINUX(",'cgroupsPath':'/machine/ctr1'"), &systemd, "linux.cgroupsPath"},
     {LINUX(",'resources':{'network':{'classID':1048577}}"), NULL, "linux.resources.network"},
     {LINUX(",'resources':{'rdma':{'mlx5_1':{'hcaHandles':3}}}"), NULL, "linux.resources.rdma"},
@@ -350,6 +346,8 @@ static const struct warned {
      "linux.sysctl[\"net.ipv4.ip_unprivileged_port_start\"]: ignored: "},
     {LINUX(",'rootfsPropagation':'rshared'"), "linux.rootfsPropagation: ignored: "},
     {PROC(",'frobnicate':true"), "process.frobnicate: ignored: "},
+    {LINUX(",'devices':[{'type':'c','path':'/dev/nvidia0','major':195,'minor':0}]"), "linux.devices[0]: "},
+    {LINUX(",'devices':[{'type':'c','path':'/dev/net/tun','major':10,'minor':200}]"), "linux.devices[0]: "},
 };
 
 static void test_warnings(void)
