@@ -120,9 +120,8 @@ static const struct refusal {
     {NSDOC("{'type':'network'},{'type':'user'}"), NULL, "linux.namespaces[1]"},
     {NSDOC("{'type':'network'},{'type':'pid','path':'/proc/42/ns/pid'}"), NULL, "linux.namespaces[1].path"},
     {NSDOC("{'type':'network'},{'type':'ipc','path':'/proc/42/ns/ipc'}"), NULL, "linux.namespaces[1].path"},
-    {NSDOC("{'type':'pid'},{'type':'mount'}"), NULL, "linux.namespaces"},
-    {"{'ociVersion':'1.2.0','root':{'path':'rootfs'},'process':{'cwd':'/','args':['sh']}}", NULL,
-     "linux.namespaces"},
+    {NSDOC("{'type':'network','path':'/proc/self/ns/pid'}"), NULL, "linux.namespaces[0].path"},
+    {NSDOC("{'type':'network','path':'/var/run/netns/does-not-exist'}"), NULL, "linux.namespaces[0].path"},
     {LINUX(",'uidMappings':[{'containerID':0,'hostID':100000,'size':65536}],"
 	   "'gidMappings':[{'containerID':0,'hostID':100000,'size':65536}]"),
      NULL, "linux.uidMappings"},
@@ -209,8 +208,8 @@ static void test_spec_default(void)
 
 /*
  * config.json written by podman 4.3.1 (Debian 12) for `podman create --network ns:PATH busybox
- * echo hi` (rootful, cgroupfs), shortened: ids, storage paths and the netns name as podman makes
- * them by default, 4 of the 22 seccomp rules; apparmorProfile and oomScoreAdj as podman adds them
+ * echo hi` (rootful, cgroupfs), shortened: ids, storage paths and the netns path (here a real one,
+ * /proc/self/ns/net) as podman makes them by default, 4 of the 22 seccomp rules; apparmorProfile and oomScoreAdj as podman adds them
  * on AppArmor hosts and with containers.conf oom_score_adj.
  */
 static const char podman_config[] =
@@ -247,8 +246,7 @@ static const char podman_config[] =
     "leged':'FALSE','io.podman.annotations.publish-all':'FALSE','org.opencontainers.image.stopSignal'"
     ":'15'},'linux':{'sysctl':{'net.ipv4.ping_group_range':'0 0'},'resources':{'devices':[{'allow':fa"
     "lse,'access':'rwm'}],'pids':{'limit':2048}},'cgroupsPath':'/libpod_parent/libpod-604ad7dfefe0e0e"
-    "3','namespaces':[{'type':'pid'},{'type':'network','path':'/run/netns/netns-2c6cbd1c-6f1e-0b6a-38"
-    "a2-b1e0f1a9a4f2'},{'type':'ipc'},{'type':'uts'},{'type':'mount'}],'seccomp':{'defaultAction':'SC"
+    "3','namespaces':[{'type':'pid'},{'type':'network','path':'/proc/self/ns/net'},{'type':'ipc'},{'type':'uts'},{'type':'mount'}],'seccomp':{'defaultAction':'SC"
     "MP_ACT_ERRNO','defaultErrnoRet':38,'architectures':['SCMP_ARCH_X86_64','SCMP_ARCH_X86','SCMP_ARC"
     "H_X32'],'syscalls':[{'names':['bdflush','io_pgetevents','kexec_file_load','kexec_load','migrate_"
     "pages','move_pages','nfsservctl','nice','oldfstat','oldlstat','oldolduname','oldstat','olduname'"
@@ -336,7 +334,8 @@ static const struct warned {
     {PROC(",'user':{'uid':0,'gid':0,'username':'ContainerUser'}"), "process.user.username: ignored: "},
     {PROC(",'commandLine':'cmd.exe /c echo'"), "process.commandLine: ignored: "},
     {LINUX(",'mountLabel':'system_u:object_r:container_file_t:s0:c1,c2'"), "linux.mountLabel: ignored: "},
-    {NSDOC("{'type':'network','path':'/var/run/netns/cni-1234'}"), "linux.namespaces[0].path: ignored: "},
+    {NSDOC("{'type':'network','path':'/proc/self/ns/net'}"), "linux.namespaces[0].path: ignored: "},
+    {NSDOC("{'type':'pid'},{'type':'mount'}"), "linux.namespaces: ignored: "},
     {LINUX(",'resources':{'pids':{'limit':100}}"), "linux.resources.pids.limit: ignored: "},
     {LINUX(",'resources':{'hugepageLimits':[{'pageSize':'2MB','limit':209715200}]}"),
      "linux.resources.hugepageLimits: ignored: "},
