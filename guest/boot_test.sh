@@ -12,6 +12,7 @@ skip_all() {
 }
 [ -w /dev/kvm ] || skip_all "/dev/kvm is not accessible"
 command -v qemu-system-x86_64 >/dev/null || skip_all "qemu-system-x86_64 missing (Debian package qemu-system-x86)"
+[ "${SM_TEST_GUEST_BOOTS:-1}" = 0 ] && skip_all "guest boots run in the -Werror build only (SM_TEST_GUEST_BOOTS=0)"
 [ -r "$build/guest/kernel.path" ] || skip_all "no guest kernel: run 'make guest-kernel' first"
 kernel=$(cat "$build/guest/kernel.path")
 [ -r "$kernel" ] || skip_all "guest kernel $kernel is missing: run 'make guest-kernel'"
