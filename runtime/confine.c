@@ -152,17 +152,6 @@ static int add_rules(scmp_filter_ctx ctx, sm_error_t *err)
 	/* Thread names only. */
 	if (r == 0)
 		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prctl), 1, SCMP_A0(SCMP_CMP_EQ, PR_SET_NAME));
-#if defined(__SANITIZE_ADDRESS__)
-	/* LeakSanitizer stops the world at exit from a cloned, ptrace-attached helper task. */
-	static const char *const lsan[] = {"ptrace", "wait4", "waitid", "kill", "set_tid_address"};
-	for (size_t i = 0; r == 0 && i < SM_ARRAY_SIZE(lsan); i++)
-		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, seccomp_syscall_resolve_name(lsan[i]), 0);
-	if (r == 0)
-		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(clone), 1,
-				     SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_THREAD, 0));
-	if (r == 0)
-		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prctl), 1, SCMP_A0(SCMP_CMP_NE, PR_SET_NAME));
-#endif
 	if (r < 0)
 		return sm_error_set(err, -r, "seccomp argument rules");
 	return 0;
@@ -173,6 +162,16 @@ int sm_confine_seccomp(const struct sm_confine_opts *opts, sm_error_t *err)
 	uint32_t def = opts->debug ? SCMP_ACT_TRAP : SCMP_ACT_KILL_PROCESS;
 	scmp_filter_ctx ctx;
 	int r;
+
+#if defined(__SANITIZE_ADDRESS__)
+	/*
+	 * LeakSanitizer checks at exit from a cloned tracer task that runs with every signal
+	 * blocked; whatever it calls that the filter forbids kills it silently and the VMM then
+	 * waits for it forever. Sanitizer builds test the code, the -Werror build the filter.
+	 */
+	(void)def, (void)ctx, (void)r, (void)opts, (void)err;
+	return 0;
+#endif
 
 	if (opts->debug) {
 		struct sigaction sa = {.sa_sigaction = sigsys_handler, .sa_flags = SA_SIGINFO};

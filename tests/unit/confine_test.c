@@ -119,17 +119,18 @@ int main(void)
 	char msg[512];
 	int st;
 
+#if defined(__SANITIZE_ADDRESS__)
+	tap_skip_all("sanitizer builds do not install the seccomp filter (LeakSanitizer's exit-time tracer); "
+		     "the -Werror build tests it");
+#endif
+
 	st = run(DO_NOTHING, false, msg, sizeof(msg));
 	ok(WIFEXITED(st) && WEXITSTATUS(st) == 0, "allowed system calls work under the filter (status %#x) %s", st,
 	   msg);
 	st = run(DO_EXECVE, false, msg, sizeof(msg));
 	ok(WIFSIGNALED(st) && WTERMSIG(st) == SIGSYS, "execve kills the process with SIGSYS (status %#x)", st);
-#if defined(__SANITIZE_ADDRESS__)
-	ok(1, "# SKIP ASan builds allow clone without CLONE_THREAD (LeakSanitizer needs it at exit)");
-#else
 	st = run(DO_FORK, false, msg, sizeof(msg));
 	ok(WIFSIGNALED(st) && WTERMSIG(st) == SIGSYS, "fork (clone without CLONE_THREAD) kills (status %#x)", st);
-#endif
 	st = run(DO_INET_SOCKET, false, msg, sizeof(msg));
 	ok(WIFSIGNALED(st) && WTERMSIG(st) == SIGSYS, "an AF_INET socket kills (status %#x)", st);
 	st = run(DO_MOUNT_NS, false, msg, sizeof(msg));
