@@ -28,7 +28,12 @@ int cmd_state(int argc, char **argv, const struct sm_global_opts *g, sm_error_t 
 	}
 	if (optind != argc - 1)
 		return sm_error_set(err, 0, "state needs exactly one container id");
-	if ((r = sm_container_open(root, argv[optind], &c, err)) < 0)
+	/*
+	 * Without the lock, as `list`: a create holds it while the VM boots (up to the boot timeout),
+	 * and `state` must answer "creating" meanwhile. state.json is replaced atomically, and the
+	 * status comes from the monitor, which answers any number of clients.
+	 */
+	if ((r = sm_container_peek(root, argv[optind], &c, err)) < 0)
 		goto out;
 	if (!c.has_state) {
 		r = sm_error_set(err, 0, "container `%s` does not exist", argv[optind]);

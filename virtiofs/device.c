@@ -204,6 +204,7 @@ static int start_workers_locked(struct sm_virtiofs_dev *fs, bool kicked, sm_erro
 
 	/* Workers take no signal: this runs on a vCPU thread, whose kick signal is open. */
 	sigfillset(&all);
+	sigdelset(&all, SIGSYS); /* seccomp traps reach the --debug handler */
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	for (i = 0; i < fs->nreq; i++) {
 		struct worker *w = &fs->workers[i];

@@ -86,6 +86,7 @@ static void *loop_main(void *arg)
 
 	/* Signals belong to the main thread (and the vCPU kick to vCPU threads). */
 	sigfillset(&all);
+	sigdelset(&all, SIGSYS); /* seccomp traps reach the --debug handler */
 	pthread_sigmask(SIG_BLOCK, &all, NULL);
 	for (;;) {
 		int n = epoll_wait(l->epfd, evs, (int)SM_ARRAY_SIZE(evs), -1);

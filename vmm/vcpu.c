@@ -357,6 +357,8 @@ void *sm_vcpu_thread(void *arg)
 	/* Only the kick reaches a vCPU thread; process signals go to the main thread. */
 	sigfillset(&set);
 	sigdelset(&set, SM_VCPU_KICK_SIGNAL);
+	/* A seccomp trap must reach the --debug handler (a blocked SIGSYS kills silently). */
+	sigdelset(&set, SIGSYS);
 	pthread_sigmask(SIG_SETMASK, &set, NULL);
 	/*
 	 * consistent: the last KVM_RUN returned EINTR (or none ran yet). After an I/O or MMIO exit

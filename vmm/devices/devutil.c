@@ -11,6 +11,7 @@ int sm_dev_thread_start(pthread_t *thread, void *(*fn)(void *), void *arg, const
 	int e;
 
 	sigfillset(&all);
+	sigdelset(&all, SIGSYS); /* seccomp traps reach the --debug handler */
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	e = pthread_create(thread, NULL, fn, arg);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
