@@ -294,6 +294,31 @@ int sm_oci_config_load(const char *path, unsigned flags, struct sm_oci_config **
 	return sm_oci_config_parse(buf, len, path, flags, out, err);
 }
 
+int sm_oci_resources_parse(const char *json, size_t len, const char *name, struct sm_oci_resources **out,
+			   struct sm_oci_strv *unknown, struct sm_oci_strv *warnings, sm_error_t *err)
+{
+	struct sm_oci_resources *res = NULL;
+	struct sm_jctx c;
+	yajl_val tree = NULL;
+	int r;
+
+	if ((r = sm_j_parse(json, len, name, &tree, err)) < 0)
+		return r;
+	sm_j_init(&c, name, unknown, warnings, err);
+	/* Paths as in config.json, so errors name the same fields as `create` does. */
+	sm_j_push_key(&c, "linux");
+	sm_j_push_key(&c, "resources");
+	r = sm_oci_parse_resources_obj(&c, tree, &res);
+	yajl_tree_free(tree);
+	if (r < 0) {
+		sm_oci_resources_free(res);
+		return r;
+	}
+	notes_done(&c);
+	*out = res;
+	return 0;
+}
+
 int sm_oci_process_parse(const char *json, size_t len, const char *name, struct sm_oci_process **out,
 			 struct sm_oci_strv *unknown, struct sm_oci_strv *warnings, sm_error_t *err)
 {

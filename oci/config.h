@@ -359,6 +359,17 @@ void sm_oci_config_free(struct sm_oci_config *cfg);
 int sm_oci_process_parse(const char *json, size_t len, const char *name, struct sm_oci_process **out,
 			 struct sm_oci_strv *unknown, struct sm_oci_strv *warnings, sm_error_t *err);
 
+/*
+ * Parse a standalone linux.resources object (the `update --resources` file) with the same rules as
+ * config.json's; errors and unknown keys are named by their config.json path
+ * ("name: linux.resources.memory.limit: ..."). Free *out with sm_oci_resources_free().
+ */
+int sm_oci_resources_parse(const char *json, size_t len, const char *name, struct sm_oci_resources **out,
+			   struct sm_oci_strv *unknown, struct sm_oci_strv *warnings, sm_error_t *err);
+
+/* Free a resources object and everything it owns; NULL is allowed. */
+void sm_oci_resources_free(struct sm_oci_resources *r);
+
 /* Free a process object from sm_oci_process_parse(); NULL is allowed. */
 void sm_oci_process_free(struct sm_oci_process *p);
 

@@ -83,11 +83,13 @@ static int plan_memory(const struct sm_oci_memory *m, const struct sm_cgroup_vm 
 		 */
 		uint64_t need = vm->guest_mem_bytes + over;
 		if (need < over || need > (uint64_t)lim)
-			return sm_error_set(err, 0,
-					    F "memory.limit: %" PRId64 " bytes is less than the VM's guest RAM (%" PRIu64
-					      " bytes) plus the VMM's own %" PRIu64
-					      " bytes; raise the limit or lower org.sm-runtime.vm.mem_mib",
-					    lim, vm->guest_mem_bytes, over);
+			return sm_error_set(
+			    err, 0,
+			    F "memory.limit: %" PRId64 " bytes is below the VM's minimum of %" PRIu64
+			      " bytes: guest RAM (%" PRIu64 " bytes, fixed when the container is "
+			      "created; annotation org.sm-runtime.vm.mem_mib) plus the VMM's own %" PRIu64
+			      " bytes",
+			    lim, need, vm->guest_mem_bytes, over);
 	}
 	if (sw == -1 || (lim == -1 && sw == 0)) {
 		p->swap_v1 = p->swap_v2 = -1;
@@ -265,8 +267,12 @@ static int apply_cpu_v2(const struct sm_cgroup_hier *h, const struct sm_oci_cpu 
 		return -1;
 	if (quota || period) {
 		char q[32] = "max", p[32] = "";
+		cleanup_free char *cur = NULL;
 		if (quota && c->quota.val > 0)
 			snprintf(q, sizeof(q), "%" PRId64, c->quota.val);
+		/* cpu.max takes the quota first: a period alone (an update) must keep the current quota. */
+		if (!quota && sm_cgroup_read(h->dir, "cpu.max", &cur) == 0 && cur[0] >= '0' && cur[0] <= '9')
+			snprintf(q, sizeof(q), "%.*s", (int)strspn(cur, "0123456789"), cur);
 		if (period)
 			snprintf(p, sizeof(p), " %" PRIu64, c->period.val);
 		if (wr(h, "cpu.max", quota ? F "cpu.quota" : F "cpu.period", err, "%s%s", q, p) < 0)
@@ -438,15 +444,45 @@ static bool blkio_set(const struct sm_oci_blockio *b)
 	       b->throttle_write_iops.n;
 }
 
+/*
+ * The memory limit in force now (memory.max / memory.limit_in_bytes); 0 when unlimited or unknown.
+ * v1 reports "unlimited" as the largest page-aligned int64 (9223372036854771712).
+ */
+static int64_t current_limit(struct sm_cgroup *cg)
+{
+	struct sm_cgroup_hier *h = sm_cgroup_find(cg, "memory");
+	cleanup_free char *cur = NULL;
+	uint64_t v;
+
+	if (h == NULL || sm_cgroup_read(h->dir, h->v2 ? "memory.max" : "memory.limit_in_bytes", &cur) < 0 ||
+	    sm_parse_u64(cur, 1, INT64_MAX, "", &v, NULL) < 0 || v >= (1ull << 62))
+		return 0;
+	return (int64_t)v;
+}
+
 int sm_cgroup_apply(struct sm_cgroup *cg, const struct sm_oci_resources *res, const struct sm_cgroup_vm *vm,
 		    sm_error_t *err)
 {
 	struct mem_plan mp = {0, 0, 0};
+	struct sm_oci_memory mem = {0};
 
+	if (vm != NULL) {
+		cg->vm = *vm;
+		cg->has_vm = true;
+	}
 	if (res == NULL)
 		return 0;
+	if (res->memory != NULL) {
+		mem = *res->memory;
+		/* runc merges an update into the limits it keeps; the cgroup itself holds ours. */
+		if (mem.swap.set && mem.swap.val > 0 && !(mem.limit.set && mem.limit.val != 0)) {
+			int64_t cur = current_limit(cg);
+			if (cur > 0)
+				mem.limit = (struct sm_oci_i64){true, cur};
+		}
+	}
 	/* Everything that needs no host is checked before the first write. */
-	if (res->memory != NULL && plan_memory(res->memory, vm, &mp, err) < 0)
+	if (res->memory != NULL && plan_memory(&mem, vm, &mp, err) < 0)
 		return -1;
 	if (res->cpu != NULL && check_cpu(res->cpu, err) < 0)
 		return -1;
@@ -456,7 +492,7 @@ int sm_cgroup_apply(struct sm_cgroup *cg, const struct sm_oci_resources *res, co
 		return sm_error_set(err, 0,
 				    F "network: not supported (the container's traffic leaves through "
 				      "the VM's network device, not host sockets of its own)");
-	if (res->memory != NULL && apply_memory(cg, res->memory, &mp, err) < 0)
+	if (res->memory != NULL && apply_memory(cg, &mem, &mp, err) < 0)
 		return -1;
 	if (res->cpu != NULL && apply_cpu(cg, res->cpu, err) < 0)
 		return -1;

@@ -25,6 +25,9 @@ struct sm_cgroup {
 	struct sm_cgroup_hier h[SM_CGROUP_MAX_HIER];
 	size_t n;
 	struct sm_oci_strv warnings;
+	/* The VM the last apply() mapped resources for (create's), kept by describe()/load() for update. */
+	struct sm_cgroup_vm vm;
+	bool has_vm;
 };
 
 /*

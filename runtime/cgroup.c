@@ -2,6 +2,7 @@
 /* Host cgroups: layout detection, path resolution (runc's rules), describe/load. */
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -384,31 +385,61 @@ int sm_cgroup_open(const char *cgroups_path, const char *id, bool systemd, struc
 	return 0;
 }
 
+/* Append line to the malloc'd text s of length *len and capacity *cap. */
+static char *append(char *s, size_t *len, size_t *cap, const char *line)
+{
+	size_t n = strlen(line);
+
+	if (*len + n + 1 > *cap) {
+		*cap = 2 * (*len + n + 1);
+		s = realloc(s, *cap);
+		if (s == NULL)
+			abort();
+	}
+	memcpy(s + *len, line, n + 1);
+	*len += n;
+	return s;
+}
+
 char *sm_cgroup_describe(const struct sm_cgroup *cg)
 {
 	size_t cap = 64, len = 0;
 	char *s = sm_xmalloc(cap);
 
-	len = (size_t)snprintf(s, cap, "%s\n",
-			       cg->mode == SM_CGROUP_V2	  ? "v2"
-			       : cg->mode == SM_CGROUP_V1 ? "v1"
-							  : "hybrid");
+	s[0] = '\0';
+	s = append(s, &len, &cap,
+		   cg->mode == SM_CGROUP_V2   ? "v2\n"
+		   : cg->mode == SM_CGROUP_V1 ? "v1\n"
+					      : "hybrid\n");
 	for (size_t i = 0; i < cg->n; i++) {
 		const struct sm_cgroup_hier *h = &cg->h[i];
 		cleanup_free char *line =
 		    sm_xasprintf("%s %s %s %s\n", h->v2 ? "2" : "1", h->ctrls[0] != '\0' ? h->ctrls : "-",
 				 h->mount, h->rel);
-		size_t n = strlen(line);
-		if (len + n + 1 > cap) {
-			cap = 2 * (len + n + 1);
-			s = realloc(s, cap);
-			if (s == NULL)
-				abort();
-		}
-		memcpy(s + len, line, n + 1);
-		len += n;
+		s = append(s, &len, &cap, line);
+	}
+	if (cg->has_vm) {
+		cleanup_free char *line =
+		    sm_xasprintf("vm %" PRIu64 " %" PRIu64 " %u\n", cg->vm.guest_mem_bytes,
+				 cg->vm.vmm_overhead_bytes, cg->vm.vcpus);
+		s = append(s, &len, &cap, line);
 	}
 	return s;
+}
+
+/* "vm <guest bytes> <overhead bytes> <vcpus>" (sm_cgroup_describe). */
+static int load_vm(struct sm_cgroup *cg, char *line, sm_error_t *err)
+{
+	unsigned long long mem, over;
+	unsigned vcpus;
+	int end = -1;
+
+	if (sscanf(line, "vm %llu %llu %u%n", &mem, &over, &vcpus, &end) != 3 || line[end] != '\0' ||
+	    cg->has_vm)
+		return sm_error_set(err, 0, "cgroup description: malformed vm line");
+	cg->vm = (struct sm_cgroup_vm){.guest_mem_bytes = mem, .vmm_overhead_bytes = over, .vcpus = vcpus};
+	cg->has_vm = true;
+	return 0;
 }
 
 static int load_line(struct sm_cgroup *cg, char *line, sm_error_t *err)
@@ -452,7 +483,7 @@ int sm_cgroup_load(const char *desc, struct sm_cgroup **out, sm_error_t *err)
 	}
 	cg->mode = line[1] == '1' ? SM_CGROUP_V1 : line[1] == '2' ? SM_CGROUP_V2 : SM_CGROUP_HYBRID;
 	while ((line = strtok_r(NULL, "\n", &save)) != NULL) {
-		if (load_line(cg, line, err) < 0) {
+		if ((strncmp(line, "vm ", 3) == 0 ? load_vm(cg, line, err) : load_line(cg, line, err)) < 0) {
 			sm_cgroup_free(cg);
 			return -1;
 		}
@@ -495,6 +526,13 @@ struct sm_cgroup_hier *sm_cgroup_find(const struct sm_cgroup *cg, const char *ct
 	if (sm_cgroup_read(v2->mount, "cgroup.controllers", &avail) < 0)
 		return NULL;
 	return list_has(avail, ' ', ctrl) ? v2 : NULL;
+}
+
+bool sm_cgroup_get_vm(const struct sm_cgroup *cg, struct sm_cgroup_vm *out)
+{
+	if (cg->has_vm)
+		*out = cg->vm;
+	return cg->has_vm;
 }
 
 enum sm_cgroup_mode sm_cgroup_get_mode(const struct sm_cgroup *cg)

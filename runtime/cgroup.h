@@ -76,13 +76,17 @@ int sm_cgroup_create(struct sm_cgroup *cg, sm_error_t *err);
 
 /*
  * Apply linux.resources (res may be NULL: nothing to do) to the VMM's cgroup; also used by
- * `update`, so every write is valid on a cgroup that already has limits. All values are checked
- * before anything is written; an error names the config field ("linux.resources.cpu.shares: ...").
+ * `update`, so every write is valid on a cgroup that already has limits, and a value that needs
+ * another one not given is completed from the cgroup's current setting (memory.swap without
+ * memory.limit uses the current limit; a cgroup v2 cpu.period alone keeps the current quota). All
+ * values are checked before anything is written; an error names the config field
+ * ("linux.resources.cpu.shares: ..."). A non-NULL vm is also remembered in the handle (see
+ * sm_cgroup_get_vm()).
  * vm (may be NULL for no VM adjustment) drives the microVM mapping: the host memory limit is
  * the limit itself, and a limit below guest RAM + VMM overhead is refused; pids.max is
- * the limit itself (refused below vcpus + SM_CGROUP_VMM_BASE_TASKS, the VMM's own threads). Fields that belong to the guest (devices,
- * hugepageLimits) are not touched; rdma and network are refused. Settings the host cannot
- * express but runc ignores too are added to sm_cgroup_warnings().
+ * the limit itself (refused below vcpus + SM_CGROUP_VMM_BASE_TASKS, the VMM's own threads). Fields that
+ * belong to the guest (devices, hugepageLimits) are not touched; rdma and network are refused. Settings the
+ * host cannot express but runc ignores too are added to sm_cgroup_warnings().
  */
 int sm_cgroup_apply(struct sm_cgroup *cg, const struct sm_oci_resources *res, const struct sm_cgroup_vm *vm,
 		    sm_error_t *err);
@@ -108,7 +112,8 @@ int sm_cgroup_stats(const struct sm_cgroup *cg, struct sm_cgroup_stats *st, sm_e
 
 /*
  * A malloc'd, self-contained text description of the resolved directories (one line per
- * hierarchy), for state.json; sm_cgroup_load() turns it back into a cgroup handle.
+ * hierarchy) and of the VM the resources were mapped for, for state.json; sm_cgroup_load() turns
+ * it back into a cgroup handle.
  */
 char *sm_cgroup_describe(const struct sm_cgroup *cg);
 
@@ -118,6 +123,14 @@ char *sm_cgroup_describe(const struct sm_cgroup *cg);
  * under it, so a tampered state.json cannot point destroy() elsewhere.
  */
 int sm_cgroup_load(const char *desc, struct sm_cgroup **out, sm_error_t *err);
+
+/*
+ * The VM the handle's resources were mapped for: the vm given to the last sm_cgroup_apply(), or the
+ * one recorded in the sm_cgroup_describe() text that sm_cgroup_load() read. `update` uses it,
+ * since guest RAM and the vCPU count are fixed when the VM is created. False when unknown (no
+ * apply with a vm, or a description written by an older sm-runtime).
+ */
+bool sm_cgroup_get_vm(const struct sm_cgroup *cg, struct sm_cgroup_vm *out);
 
 /* The detected layout. */
 enum sm_cgroup_mode sm_cgroup_get_mode(const struct sm_cgroup *cg);

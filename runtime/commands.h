@@ -47,6 +47,7 @@ int cmd_exec(int argc, char **argv, const struct sm_global_opts *g, sm_error_t *
 int cmd_ps(int argc, char **argv, const struct sm_global_opts *g, sm_error_t *err);
 int cmd_pause(int argc, char **argv, const struct sm_global_opts *g, sm_error_t *err);
 int cmd_resume(int argc, char **argv, const struct sm_global_opts *g, sm_error_t *err);
+int cmd_update(int argc, char **argv, const struct sm_global_opts *g, sm_error_t *err);
 int cmd_features(int argc, char **argv, const struct sm_global_opts *g, sm_error_t *err);
 
 /* ---- shared by the lifecycle commands (docs/design/lifecycle.md) ---- */

@@ -22,6 +22,7 @@ static const struct sm_command commands[] = {
 	{"list", cmd_list, "list containers", false},
 	{"pause", cmd_pause, "pause a container's VM", false},
 	{"resume", cmd_resume, "resume a paused container's VM", false},
+	{"update", cmd_update, "change a container's host cgroup limits", false},
 	{"features", cmd_features, "print the features this runtime implements", false},
 	{"spec", cmd_spec, "write a default config.json into a bundle", false},
 	{"prepare", cmd_prepare, "boot and save the template VM of a VM shape ahead of time", false},

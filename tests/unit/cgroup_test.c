@@ -268,7 +268,8 @@ static void test_apply(struct sm_cgroup *cg)
 	ok(rc == 0, "apply memory, cpu, cpuset and pids: %s", e.msg);
 	if (mem != NULL) {
 		cleanup_free char *lim = rd(mem->dir, mem->v2 ? "memory.max" : "memory.limit_in_bytes");
-		ok(strcmp(lim, "603979776") == 0, "memory limit = the requested 576 MiB, exactly (guest 512 + overhead 64 fit) (%s)", lim);
+		ok(strcmp(lim, "603979776") == 0,
+		   "memory limit = the requested 576 MiB, exactly (guest 512 + overhead 64 fit) (%s)", lim);
 		cleanup_free char *sw =
 		    rd(mem->dir, mem->v2 ? "memory.swap.max" : "memory.memsw.limit_in_bytes");
 		ok(strcmp(sw, mem->v2 ? "268435456" : "872415232") == 0, "swap allowance 256 MiB on top (%s)",
@@ -288,7 +289,8 @@ static void test_apply(struct sm_cgroup *cg)
 	}
 	if (pids != NULL) {
 		cleanup_free char *pm = rd(pids->dir, "pids.max");
-		ok(strcmp(pm, "100") == 0, "pids.max = the requested 100, exactly as runc writes it (%s)", pm);
+		ok(strcmp(pm, "100") == 0, "pids.max = the requested 100, exactly as runc writes it (%s)",
+		   pm);
 	}
 	if (cpuset != NULL) {
 		cleanup_free char *c = rd(cpuset->dir, "cpuset.cpus");
@@ -330,12 +332,34 @@ static void test_apply(struct sm_cgroup *cg)
 		   "memory.limit -1 -> unlimited (%s): %s", lim, e.msg);
 	}
 
+	/* update --memory-swap alone: completed with the limit in force (runc merges with its stored one). */
+	if (mem != NULL) {
+		r->memory->limit = (struct sm_oci_i64){true, 1 << 30};
+		rc = sm_cgroup_apply(cg, r, &vm, &e);
+		struct sm_oci_resources only_swap = {.memory =
+							 &(struct sm_oci_memory){.swap = {true, 3 << 29}}};
+		int src = sm_cgroup_apply(cg, &only_swap, &vm, &e);
+		cleanup_free char *sw =
+		    rd(mem->dir, mem->v2 ? "memory.swap.max" : "memory.memsw.limit_in_bytes");
+		cleanup_free char *lim = rd(mem->dir, mem->v2 ? "memory.max" : "memory.limit_in_bytes");
+		ok(rc == 0 && src == 0 && strcmp(sw, mem->v2 ? "536870912" : "1610612736") == 0 &&
+		       strcmp(lim, "1073741824") == 0,
+		   "swap 1.5 GiB alone uses the current 1 GiB limit (swap %s, limit %s): %s", sw, lim, e.msg);
+		struct sm_oci_resources low = {.memory = &(struct sm_oci_memory){.limit = {true, 256 << 20}}};
+		sm_error_clear(&e);
+		rc = sm_cgroup_apply(cg, &low, &vm, &e);
+		ok(rc < 0 && strstr(e.msg, "minimum of 603979776 bytes") != NULL,
+		   "a limit below guest RAM + overhead names the minimum: %s", e.msg);
+		sm_error_clear(&e);
+	}
+
 	/* A pids limit that leaves the VMM no room for its own threads is refused, naming the field. */
 	if (pids != NULL) {
 		struct sm_oci_resources only_pids = {.pids_limit = {true, 5}};
 		sm_error_clear(&e);
 		rc = sm_cgroup_apply(cg, &only_pids, &vm, &e);
-		ok(rc < 0 && strstr(e.msg, "linux.resources.pids.limit") != NULL, "pids.limit 5 refused: %s", e.msg);
+		ok(rc < 0 && strstr(e.msg, "linux.resources.pids.limit") != NULL, "pids.limit 5 refused: %s",
+		   e.msg);
 		sm_error_clear(&e);
 	}
 
@@ -511,6 +535,10 @@ static void test_lifecycle(void)
 	ok(sm_cgroup_load(desc, &loaded, &e) == 0 && loaded->n == cg->n &&
 	       strcmp(loaded->h[cg->n - 1].dir, cg->h[cg->n - 1].dir) == 0,
 	   "describe/load round trip: %s", e.msg);
+	struct sm_cgroup_vm lvm = {0, 0, 0};
+	ok(loaded != NULL && sm_cgroup_get_vm(loaded, &lvm) && lvm.guest_mem_bytes == 512u << 20 &&
+	       lvm.vmm_overhead_bytes == 64u << 20 && lvm.vcpus == 2,
+	   "describe/load keeps the VM the resources were mapped for (update needs it): %s", desc);
 	if (loaded != NULL) {
 		track(loaded);
 		uint64_t t0 = sm_now_ns();
@@ -534,6 +562,7 @@ static void test_lifecycle(void)
 	   e.msg);
 	ok(sm_cgroup_load("v1\n1 memory /sys/fs/cgroup/memory /../../etc\n", &bad, &e) < 0,
 	   "load refuses a path with ..: %s", e.msg);
+	ok(sm_cgroup_load("v1\nvm 1 2\n", &bad, &e) < 0, "load refuses a malformed vm line: %s", e.msg);
 }
 
 /* An interrupted run (make check timeout, ^C) still removes its cgroups through atexit(). */

@@ -1,0 +1,307 @@
+#!/usr/bin/env bats
+# `sm-runtime update` on a real microVM: every flag rewrites the container's host cgroup live
+# (read back from the cgroup files of whichever hierarchy, v1 or v2, holds the controller), the
+# --resources object is parsed like config.json's linux.resources, and every error names the flag
+# or the field. One VM boots (default shape: 256 MiB guest RAM, 1 vCPU), so the memory floor is
+# 256 MiB + the VMM's 32 MiB = 301989888 bytes.
+
+load lifecycle-helpers
+bats_require_minimum_version 1.5.0
+
+MIB=$((1 << 20))
+FLOOR=301989888
+
+setup_file() {
+	[ -c /dev/kvm ] || skip "no /dev/kvm"
+	sm_kernel >/dev/null || skip "no guest kernel: run make guest-kernel"
+	[ -s "$SM_TOP_BUILDDIR/guest/initramfs.cpio" ] || skip "no guest initramfs"
+	[ "$(id -u)" = 0 ] || skip "needs root (KVM, host cgroups)"
+	export ROOT B D ID
+	ROOT=$(mktemp -d)
+	B=$(mktemp -d)
+	D=$(mktemp -d)
+	ID=upd-$$
+	"$SM_TOP_SRCDIR/scripts/make-bundle.sh" "$B" "$SM" >/dev/null
+	python3 - "$B/config.json" <<'PY'
+import json, sys
+c = json.load(open(sys.argv[1]))
+c["process"]["args"] = ["sh", "-c", "echo up; while :; do sleep 1; done"]
+json.dump(c, open(sys.argv[1], "w"), indent=1)
+PY
+	"$SM" --root "$ROOT" create --bundle "$B" "$ID" </dev/null >"$D/out" 2>"$D/err" || {
+		sed 's/^/# create: /' "$D/err" >&3
+		return 1
+	}
+	"$SM" --root "$ROOT" start "$ID"
+}
+
+teardown_file() {
+	local id
+	for id in $(ls "$ROOT" 2>/dev/null); do
+		"$SM" --root "$ROOT" delete --force "$id" >/dev/null 2>&1 || true
+	done
+	rm -rf "$ROOT" "$B" "$D"
+}
+
+setup() {
+	SMR=("$SM" --root "$ROOT")
+}
+
+# cg CONTROLLER FILE...: print the first of FILE that exists in the container's directory of the
+# hierarchy holding CONTROLLER (from the description create stored in state.json), else fail.
+cg() {
+	python3 - "$ROOT/$ID/state.json" "$@" <<'PY'
+import json, os, sys
+desc = json.load(open(sys.argv[1]))["smRuntime"]["cgroup"]
+ctrl, files = sys.argv[2], sys.argv[3:]
+dirs = []
+for line in desc.splitlines():
+    f = line.split(" ")
+    if len(f) == 4 and f[0] == "1" and ctrl in f[1].split(","):
+        dirs.insert(0, f[2] + f[3])
+    elif len(f) == 4 and f[0] == "2":
+        dirs.append(f[2] + f[3])
+for d in dirs:
+    for name in files:
+        p = os.path.join(d, name)
+        if os.path.exists(p):
+            print(open(p).read().strip())
+            sys.exit(0)
+sys.exit("no %s in %s" % (files, dirs))
+PY
+}
+
+# Fails (with the output) unless the last `run` failed with a message containing $1.
+fails_with() {
+	[ "$status" -eq 1 ] || { echo "status $status: $output"; return 1; }
+	[[ "$output" == *"$1"* ]] || { echo "wanted '$1' in: $output"; return 1; }
+}
+
+@test "the container runs and its state records the VM it was sized for" {
+	[ "$(state_field "$ID" status)" = running ]
+	python3 -c 'import json,sys; d=json.load(open(sys.argv[1]))["smRuntime"]["cgroup"]; assert "\nvm 268435456 " in d, d' \
+		"$ROOT/$ID/state.json"
+}
+
+@test "--memory, --memory-swap, --memory-reservation rewrite the memory cgroup" {
+	run "${SMR[@]}" update --memory 400m --memory-swap 600M --memory-reservation 300MiB "$ID"
+	[ "$status" -eq 0 ] || { echo "$output"; false; }
+	[ "$(cg memory memory.limit_in_bytes memory.max)" = $((400 * MIB)) ]
+	[ "$(cg memory memory.soft_limit_in_bytes memory.low)" = $((300 * MIB)) ]
+	if cg memory memory.memsw.limit_in_bytes >/dev/null 2>&1; then
+		[ "$(cg memory memory.memsw.limit_in_bytes)" = $((600 * MIB)) ]
+	else
+		[ "$(cg memory memory.swap.max)" = $((200 * MIB)) ]
+	fi
+	# A plain byte count, and a swap total alone: completed with the limit now in force.
+	run "${SMR[@]}" update --memory $((512 * MIB)) "$ID"
+	[ "$status" -eq 0 ] || { echo "$output"; false; }
+	[ "$(cg memory memory.limit_in_bytes memory.max)" = $((512 * MIB)) ]
+	run "${SMR[@]}" update --memory-swap 1g "$ID"
+	[ "$status" -eq 0 ] || { echo "$output"; false; }
+	[ "$(cg memory memory.memsw.limit_in_bytes memory.swap.max)" = $((1024 * MIB)) ] ||
+		[ "$(cg memory memory.swap.max)" = $((512 * MIB)) ]
+	[ "$(cg memory memory.limit_in_bytes memory.max)" = $((512 * MIB)) ]
+}
+
+@test "a memory limit below guest RAM + VMM overhead is refused, naming the minimum; nothing is written" {
+	run "${SMR[@]}" update --memory 200m "$ID"
+	fails_with "linux.resources.memory.limit"
+	fails_with "minimum of $FLOOR bytes"
+	[ "$(cg memory memory.limit_in_bytes memory.max)" = $((512 * MIB)) ]
+	run "${SMR[@]}" update --memory $((FLOOR - 1)) "$ID"
+	fails_with "minimum of $FLOOR bytes"
+	# Exactly the minimum is fine.
+	run "${SMR[@]}" update --memory $FLOOR --memory-swap -1 "$ID"
+	[ "$status" -eq 0 ] || { echo "$output"; false; }
+	[ "$(cg memory memory.limit_in_bytes memory.max)" = $FLOOR ]
+}
+
+@test "--cpu-share (and --cpu-shares), --cpu-period, --cpu-quota rewrite the host CFS settings" {
+	run "${SMR[@]}" update --cpu-share 512 --cpu-period 50000 --cpu-quota 25000 "$ID"
+	[ "$status" -eq 0 ] || { echo "$output"; false; }
+	if cg cpu cpu.shares >/dev/null 2>&1; then
+		[ "$(cg cpu cpu.shares)" = 512 ]
+		[ "$(cg cpu cpu.cfs_period_us)" = 50000 ]
+		[ "$(cg cpu cpu.cfs_quota_us)" = 25000 ]
+	else
+		[ "$(cg cpu cpu.weight)" = 20 ]
+		[ "$(cg cpu cpu.max)" = "25000 50000" ]
+	fi
+	run "${SMR[@]}" update --cpu-shares 1024 --cpu-quota -1 "$ID"
+	[ "$status" -eq 0 ] || { echo "$output"; false; }
+	[ "$(cg cpu cpu.shares cpu.weight)" = 1024 ] || [ "$(cg cpu cpu.weight)" = 39 ]
+	[ "$(cg cpu cpu.cfs_quota_us)" = -1 ] || [ "$(cg cpu cpu.max)" = "max 50000" ]
+	# A period alone keeps the quota (cgroup v2 writes both in cpu.max).
+	run "${SMR[@]}" update --cpu-quota 30000 "$ID"
+	run "${SMR[@]}" update --cpu-period 100000 "$ID"
+	[ "$status" -eq 0 ] || { echo "$output"; false; }
+	[ "$(cg cpu cpu.cfs_quota_us)" = 30000 ] || [ "$(cg cpu cpu.max)" = "30000 100000" ]
+	# The vCPU count is fixed: the guest still sees its one CPU.
+	run "${SMR[@]}" exec "$ID" sh -c 'grep -c ^processor /proc/cpuinfo'
+	[ "$status" -eq 0 ]
+	[ "$output" = 1 ]
+}
+
+@test "--cpu-burst and --cpu-idle" {
+	cg cpu cpu.cfs_burst_us cpu.max.burst >/dev/null 2>&1 || skip "no CFS burst on this kernel"
+	run "${SMR[@]}" update --cpu-quota 30000 --cpu-burst 10000 --cpu-idle 1 "$ID"
+	[ "$status" -eq 0 ] || { echo "$output"; false; }
+	[ "$(cg cpu cpu.cfs_burst_us cpu.max.burst)" = 10000 ]
+	[ "$(cg cpu cpu.idle)" = 1 ]
+	run "${SMR[@]}" update --cpu-idle 0 --cpu-burst 0 --cpu-quota 30000 "$ID"
+	[ "$status" -eq 0 ] || { echo "$output"; false; }
+	[ "$(cg cpu cpu.idle)" = 0 ]
+}
+
+@test "--cpu-rt-period and --cpu-rt-runtime (cgroup v1 realtime group scheduling)" {
+	cg cpu cpu.rt_period_us >/dev/null 2>&1 || skip "no realtime group scheduling (cgroup v2 or no CONFIG_RT_GROUP_SCHED)"
+	run "${SMR[@]}" update --cpu-rt-period 500000 --cpu-rt-runtime 0 "$ID"
+	[ "$status" -eq 0 ] || { echo "$output"; false; }
+	[ "$(cg cpu cpu.rt_period_us)" = 500000 ]
+	[ "$(cg cpu cpu.rt_runtime_us)" = 0 ]
+	# The parent (/sm-runtime) has no realtime budget to hand out: the kernel's refusal names the field.
+	run "${SMR[@]}" update --cpu-rt-runtime 1000 "$ID"
+	fails_with "linux.resources.cpu.realtimeRuntime"
+}
+
+@test "--cpuset-cpus and --cpuset-mems" {
+	local last=$(($(nproc) - 1))
+	run "${SMR[@]}" update --cpuset-cpus "0-$last" --cpuset-mems 0 "$ID"
+	[ "$status" -eq 0 ] || { echo "$output"; false; }
+	[ "$(cg cpuset cpuset.cpus cpuset.cpus.effective)" = "0-$last" ] || [ "$last" = 0 ]
+	run "${SMR[@]}" update --cpuset-cpus 0 "$ID"
+	[ "$status" -eq 0 ] || { echo "$output"; false; }
+	[ "$(cg cpuset cpuset.cpus)" = 0 ]
+	[ "$(cg cpuset cpuset.mems)" = 0 ]
+	run "${SMR[@]}" update --cpuset-cpus "0-$last" "$ID"
+	[ "$status" -eq 0 ]
+}
+
+@test "--pids-limit rewrites the host pids.max; below the VMM's own threads it is refused" {
+	run "${SMR[@]}" update --pids-limit 100 "$ID"
+	[ "$status" -eq 0 ] || { echo "$output"; false; }
+	[ "$(cg pids pids.max)" = 100 ]
+	run "${SMR[@]}" update --pids-limit 5 "$ID"
+	fails_with "linux.resources.pids.limit"
+	[ "$(cg pids pids.max)" = 100 ]
+	run "${SMR[@]}" update --pids-limit -1 "$ID"
+	[ "$status" -eq 0 ]
+	[ "$(cg pids pids.max)" = max ]
+}
+
+@test "--blkio-weight" {
+	run "${SMR[@]}" update --blkio-weight 500 "$ID"
+	if cg blkio blkio.weight blkio.bfq.weight io.bfq.weight io.weight >/dev/null 2>&1; then
+		[ "$status" -eq 0 ] || { echo "$output"; false; }
+		local w
+		w=$(cg blkio blkio.weight blkio.bfq.weight io.bfq.weight io.weight)
+		[[ "$w" == 500 || "$w" == *" 500" || "$w" == *" 4950" ]]
+	else
+		fails_with "linux.resources.blockIO.weight: not supported by this host"
+	fi
+	run "${SMR[@]}" update --blkio-weight 5 "$ID"
+	fails_with "linux.resources.blockIO.weight: 5 out of range [10, 1000]"
+}
+
+@test "--resources FILE and --resources - take a linux.resources object; other flags are ignored" {
+	cat >"$D/res.json" <<-EOF
+	{"memory": {"limit": $((640 * MIB)), "reservation": $((320 * MIB))},
+	 "cpu": {"shares": 300, "quota": 40000, "period": 100000},
+	 "pids": {"limit": 200}, "devices": [{"allow": false, "access": "rwm"}], "someFutureKey": 1}
+	EOF
+	run "${SMR[@]}" update --resources "$D/res.json" --pids-limit 300 "$ID"
+	[ "$status" -eq 0 ] || { echo "$output"; false; }
+	[[ "$output" == *"ignored"* ]]
+	[[ "$output" == *"linux.resources.someFutureKey"* ]]
+	[ "$(cg memory memory.limit_in_bytes memory.max)" = $((640 * MIB)) ]
+	[ "$(cg memory memory.soft_limit_in_bytes memory.low)" = $((320 * MIB)) ]
+	[ "$(cg pids pids.max)" = 200 ]
+	[ "$(cg cpu cpu.shares)" = 300 ] || [ "$(cg cpu cpu.weight)" = 12 ]
+	[ "$(cg cpu cpu.cfs_quota_us)" = 40000 ] || [ "$(cg cpu cpu.max)" = "40000 100000" ]
+	run bash -c 'echo "{\"pids\": {\"limit\": 150}, \"memory\": {\"limit\": 700000000}}" | "$@"' _ \
+		"${SMR[@]}" update -r - "$ID"
+	[ "$status" -eq 0 ] || { echo "$output"; false; }
+	[ "$(cg pids pids.max)" = 150 ]
+	[ "$(cg memory memory.limit_in_bytes memory.max)" = 700000000 ] ||
+		[ "$(cg memory memory.limit_in_bytes)" = 699998208 ]
+}
+
+@test "bad --resources JSON: syntax, wrong types and bad values name the file and the field" {
+	echo '{"memory": {"limit": ' >"$D/bad.json"
+	run "${SMR[@]}" update --resources "$D/bad.json" "$ID"
+	fails_with "$D/bad.json"
+	echo '{"memory": {"limit": "1g"}}' >"$D/bad.json"
+	run "${SMR[@]}" update --resources "$D/bad.json" "$ID"
+	fails_with "$D/bad.json: linux.resources.memory.limit"
+	echo '{"cpu": {"shares": 1}}' >"$D/bad.json"
+	run "${SMR[@]}" update -r "$D/bad.json" "$ID"
+	fails_with "linux.resources.cpu.shares: 1 out of range [2, 262144]"
+	echo '[1]' >"$D/bad.json"
+	run "${SMR[@]}" update -r "$D/bad.json" "$ID"
+	fails_with "linux.resources"
+	run "${SMR[@]}" update -r "$D/missing.json" "$ID"
+	fails_with "--resources"
+	run bash -c 'echo "{\"pids\": {\"limit\": true}}" | "$@"' _ "${SMR[@]}" update -r - "$ID"
+	fails_with "--resources -: linux.resources.pids.limit"
+	[ "$(cg pids pids.max)" = 150 ]
+}
+
+@test "bad flags: unknown option, bad numbers and sizes, refused options, missing id" {
+	run "${SMR[@]}" update --no-such-flag 1 "$ID"
+	fails_with "unknown option \`--no-such-flag\`"
+	run "${SMR[@]}" update --cpu-share abc "$ID"
+	fails_with "--cpu-share: \`abc\` is not a number"
+	run "${SMR[@]}" update --cpu-quota 1.5 "$ID"
+	fails_with "--cpu-quota: \`1.5\` is not a number"
+	run "${SMR[@]}" update --pids-limit 10x "$ID"
+	fails_with "--pids-limit: \`10x\` is not a number"
+	run "${SMR[@]}" update --memory 12q "$ID"
+	fails_with "--memory: \`12q\` is not a size"
+	run "${SMR[@]}" update --memory-swap 99999999999999999999 "$ID"
+	fails_with "--memory-swap"
+	run "${SMR[@]}" update --cpu-idle 2 "$ID"
+	fails_with "--cpu-idle: 2 is out of range [0, 1]"
+	run "${SMR[@]}" update --kernel-memory 100m "$ID"
+	fails_with "--kernel-memory: not supported (kernel memory limits are deprecated"
+	run "${SMR[@]}" update --l3-cache-schema L3:0=f "$ID"
+	fails_with "--l3-cache-schema: not supported"
+	run "${SMR[@]}" update --cpu-share 1 "$ID"
+	fails_with "linux.resources.cpu.shares: 1 out of range [2, 262144]"
+	run "${SMR[@]}" update --cpu-period 10 "$ID"
+	fails_with "linux.resources.cpu.period"
+	run "${SMR[@]}" update --cpuset-cpus '0;rm' "$ID"
+	fails_with "linux.resources.cpu.cpus"
+	run "${SMR[@]}" update --memory 1g
+	fails_with "exactly one container id"
+	run "${SMR[@]}" update --memory
+	fails_with "missing value for option"
+	run "${SMR[@]}" update --help
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"--memory-swap"* ]]
+}
+
+@test "unknown container" {
+	run "${SMR[@]}" update --memory 1g no-such-ctr
+	fails_with "container \`no-such-ctr\` does not exist"
+}
+
+@test "state and exec still work after the updates; a paused container can be updated" {
+	[ "$(state_field "$ID" status)" = running ]
+	run "${SMR[@]}" exec "$ID" echo still-here
+	[ "$status" -eq 0 ]
+	[ "$output" = still-here ]
+	"${SMR[@]}" pause "$ID"
+	run "${SMR[@]}" update --pids-limit 120 "$ID"
+	[ "$status" -eq 0 ] || { echo "$output"; false; }
+	[ "$(cg pids pids.max)" = 120 ]
+	"${SMR[@]}" resume "$ID"
+	[ "$(state_field "$ID" status)" = running ]
+}
+
+@test "a stopped container is refused, as runc does" {
+	"${SMR[@]}" kill "$ID" KILL
+	wait_for 180 status_is "$ID" stopped
+	run "${SMR[@]}" update --memory 1g "$ID"
+	fails_with "container \`$ID\` is not running (stopped)"
+}
