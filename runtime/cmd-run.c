@@ -3,6 +3,7 @@
  * sm-runtime run: create + start; in the foreground, wait for the container's monitor (a child of
  * this process), forward signals to it and exit with the container's status, then delete it.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <poll.h>
 #include <signal.h>
@@ -10,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <termios.h>
 #include <unistd.h>
@@ -20,22 +22,69 @@
 
 static const int forwarded[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH};
 
-/* Wait for the monitor; signals to this process go to it, and it passes them to the container. */
-static int wait_monitor(pid_t pid, int sfd)
+/* Relay one pending signal (if any) to the monitor, which passes it to the container. */
+static void forward_signal(pid_t pid, int sfd)
+{
+	struct signalfd_siginfo si;
+
+	if (read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si) && si.ssi_signo != SIGWINCH)
+		kill(pid, (int)si.ssi_signo);
+}
+
+/* The monitor's exit as run's status: its exit code, or 128 + the signal that killed it. */
+static int reap(pid_t pid, int flags)
+{
+	int status;
+	pid_t w;
+
+	do
+		w = waitpid(pid, &status, flags);
+	while (w < 0 && errno == EINTR);
+	if (w < 0)
+		return 255;
+	if (w == 0)
+		return -1; /* WNOHANG: still running */
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+/* Kernels before 5.3 have no pidfd: check every 100 ms, relaying signals in between. */
+static int wait_monitor_polling(pid_t pid, int sfd)
 {
 	for (;;) {
 		struct pollfd p = {sfd, POLLIN, 0};
-		struct signalfd_siginfo si;
-		int status;
-		pid_t w = waitpid(pid, &status, WNOHANG);
+		int r = reap(pid, WNOHANG);
 
-		if (w == pid)
-			return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-		if (w < 0 && errno != EINTR)
-			return 255;
-		if (poll(&p, 1, 100) > 0 && read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si) &&
-		    si.ssi_signo != SIGWINCH)
-			kill(pid, (int)si.ssi_signo);
+		if (r >= 0)
+			return r;
+		if (poll(&p, 1, 100) > 0)
+			forward_signal(pid, sfd);
+	}
+}
+
+/*
+ * Wait for the monitor; signals to this process go to it, and it passes them to the container.
+ * A pidfd becomes readable the moment the monitor exits, so run returns without polling delay.
+ */
+static int wait_monitor(pid_t pid, int sfd)
+{
+	cleanup_close int pfd = (int)syscall(SYS_pidfd_open, pid, 0);
+
+	/* ENOSYS is the expected failure (old kernel, or a seccomp filter that denies it); anything
+	 * else (EMFILE...) still must not leave the container unwaited for. */
+	if (pfd < 0)
+		return wait_monitor_polling(pid, sfd);
+	for (;;) {
+		struct pollfd p[2] = {{pfd, POLLIN, 0}, {sfd, POLLIN, 0}};
+		int n = poll(p, 2, -1);
+
+		if (n < 0 && errno != EINTR)
+			return wait_monitor_polling(pid, sfd);
+		if (n <= 0)
+			continue;
+		if (p[1].revents & POLLIN)
+			forward_signal(pid, sfd);
+		if (p[0].revents & (POLLIN | POLLHUP | POLLERR))
+			return reap(pid, 0);
 	}
 }
 
