@@ -18,6 +18,35 @@ struct resolved {
 	char *sub; /* subpath in the share (or in the rootfs) */
 };
 
+/* A planned source and what it resolved to (the share's index for SRC_SHARE). */
+struct sm_bind_source {
+	char *source;
+	enum source_kind kind;
+	size_t share;
+	char *sub;
+};
+
+static void remember(struct sm_bind_shares *s, const char *source, enum source_kind kind, size_t share,
+		     const char *sub)
+{
+	struct sm_bind_source *v = sm_xcalloc(s->n_sources + 1, sizeof(*v));
+
+	if (s->n_sources > 0)
+		memcpy(v, s->sources, s->n_sources * sizeof(*v));
+	free(s->sources);
+	s->sources = v;
+	s->sources[s->n_sources++] = (struct sm_bind_source){
+	    .source = sm_xstrdup(source), .kind = kind, .share = share, .sub = sm_xstrdup(sub ? sub : "")};
+}
+
+static const struct sm_bind_source *recall(const struct sm_bind_shares *s, const char *source)
+{
+	for (size_t i = 0; i < s->n_sources; i++)
+		if (strcmp(s->sources[i].source, source) == 0)
+			return &s->sources[i];
+	return NULL;
+}
+
 static void resolved_clear(struct resolved *r)
 {
 	free(r->dir);
@@ -100,6 +129,7 @@ static int plan_mount(struct sm_bind_shares *s, const struct sm_oci_mount *m, si
 	if (resolve(s, src, &res, err) < 0)
 		return sm_error_prefix(err, "mounts[%zu]: ", idx);
 	if (res.kind != SRC_SHARE) {
+		remember(s, src, res.kind, 0, res.sub);
 		resolved_clear(&res);
 		return 0;
 	}
@@ -121,6 +151,7 @@ static int plan_mount(struct sm_bind_shares *s, const struct sm_oci_mount *m, si
 	} else {
 		sh->readonly = sh->readonly && ro;
 	}
+	remember(s, src, SRC_SHARE, (size_t)(sh - s->v), res.sub);
 	resolved_clear(&res);
 	return 0;
 }
@@ -144,10 +175,18 @@ int sm_bind_shares_plan(const struct sm_oci_config *cfg, const char *bundle, con
 int sm_bind_shares_map(void *opaque, const char *source, char **tag, char **subpath, bool *dax, sm_error_t *err)
 {
 	struct sm_bind_shares *s = opaque;
+	const struct sm_bind_source *known;
 	struct resolved res = {0};
 	struct sm_bind_share *sh;
 
 	*dax = false;
+	if ((known = recall(s, source)) != NULL) {
+		if (known->kind == SRC_DEVICE)
+			return 0;
+		*tag = sm_xstrdup(known->kind == SRC_ROOTFS ? s->rootfs_tag : s->v[known->share].tag);
+		*subpath = sm_xstrdup(known->sub);
+		return 1;
+	}
 	if (resolve(s, source, &res, err) < 0)
 		return -1;
 	switch (res.kind) {
@@ -178,6 +217,11 @@ void sm_bind_shares_clear(struct sm_bind_shares *s)
 		free(s->v[i].host_dir);
 		free(s->v[i].tag);
 	}
+	for (size_t i = 0; i < s->n_sources; i++) {
+		free(s->sources[i].source);
+		free(s->sources[i].sub);
+	}
+	free(s->sources);
 	free(s->rootfs);
 	*s = (struct sm_bind_shares){0};
 }

@@ -27,11 +27,17 @@ struct sm_bind_share {
 	bool readonly;	/* every mount through it is read-only */
 };
 
+struct sm_bind_source;
+
 struct sm_bind_shares {
 	char *rootfs; /* canonical rootfs, whose share is rootfs_tag */
 	const char *rootfs_tag;
 	size_t n;
 	struct sm_bind_share v[SM_BIND_SHARES_MAX];
+	/* Each bind source as the plan resolved it: sm_bind_shares_map() answers from these without
+	 * the host's filesystem, which the jailed VMM no longer sees (runtime/jail.h). */
+	struct sm_bind_source *sources;
+	size_t n_sources;
 };
 
 /*

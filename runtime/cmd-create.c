@@ -28,6 +28,7 @@
 #include "runtime/container.h"
 #include "runtime/guest-paths.h"
 #include "runtime/hooks.h"
+#include "runtime/jail.h"
 #include "runtime/log.h"
 #include "runtime/monitor-proto.h"
 #include "runtime/monitor.h"
@@ -329,12 +330,13 @@ become_monitor(struct sm_monitor_opts *mo, int lock_fd, int dir_fd, struct sm_cg
 		(void)sm_write_all(mo->ready_fd, err.msg, strlen(err.msg));
 		_exit(1);
 	}
-	/* Also before any thread: threads inherit the reduced set (runtime/confine.h). */
-	if (sm_confine_caps(&err) < 0) {
+	/* Also before any thread: threads inherit the reduced set (runtime/confine.h). The jail's
+	 * namespace first: unshare needs one thread and CAP_SYS_ADMIN (runtime/jail.h). */
+	if (sm_jail_prepare(mo->dir, &keep[2], &err) < 0 || sm_confine_caps(&err) < 0) {
 		(void)sm_write_all(mo->ready_fd, err.msg, strlen(err.msg));
 		_exit(1);
 	}
-	close_other_fds(keep, 2);
+	close_other_fds(keep, 3);
 	_exit(sm_monitor_main(mo) & 0xff);
 }
 

@@ -26,6 +26,7 @@
 #include "runtime/bind-shares.h"
 #include "runtime/confine.h"
 #include "runtime/container.h"
+#include "runtime/jail.h"
 #include "runtime/monitor-proto.h"
 #include "runtime/log.h"
 #include "runtime/monitor.h"
@@ -169,8 +170,10 @@ static int monitor_boot_sandbox(struct monitor *m, sm_error_t *err)
 		   (r = sm_machine_start(sm_sandbox_machine(m->sb), err)) < 0) {
 		return r;
 	}
-	/* Not confined before: the template boot above forks nothing, but restoring maps files. */
-	if ((r = sm_confine_seccomp(&(struct sm_confine_opts){.debug = o->debug}, err)) < 0)
+	/* Not confined before: the template boot above forks nothing, but restoring maps files. The
+	 * jail first: the filter allows neither mount nor pivot_root (runtime/jail.h). */
+	if ((r = sm_jail_enter(err)) < 0 ||
+	    (r = sm_confine_seccomp(&(struct sm_confine_opts){.debug = o->debug}, err)) < 0)
 		return r;
 	if ((r = connect_agent(m, &fd, err)) < 0)
 		return r;

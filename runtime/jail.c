@@ -1,0 +1,289 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The VMM's jail (runtime/jail.h): a private mount namespace made while the monitor is still
+ * single-threaded and privileged, and a helper process that keeps the privileges until the VMM
+ * is set up, then builds the jail's root and pivots the namespace into it.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "common/cleanup.h"
+#include "common/util.h"
+#include "runtime/jail.h"
+#include "runtime/log.h"
+
+/* What the jail's root may hold: a few directories, never a file. */
+#define JAIL_TMPFS_OPTS "mode=0755,size=64k,nr_inodes=256"
+#define BIND_FLAGS (MS_BIND | MS_REMOUNT | MS_NOSUID | MS_NODEV | MS_NOEXEC)
+
+static struct {
+	int sock;	 /* to the helper; -1: no jail */
+	pid_t helper;	 /* -1: none */
+	char *state_dir; /* the monitor's state directory, mirrored in the jail */
+	bool active;
+} jail = {-1, -1, NULL, false};
+
+bool sm_jail_path_ok(const char *path)
+{
+	const char *p = path;
+
+	if (path == NULL || path[0] != '/' || strlen(path) > PATH_MAX - 64)
+		return false;
+	if (strcmp(path, "/") == 0)
+		return false; /* the state directory is never the root; the jail needs a name */
+	while (*p == '/') {
+		const char *c = p + 1, *e = strchrnul(c, '/');
+		size_t n = (size_t)(e - c);
+
+		if (n == 0 && *e == '\0' && c != path + 1)
+			return true; /* one trailing slash */
+		if (n == 0 || (n == 1 && c[0] == '.') || (n == 2 && c[0] == '.' && c[1] == '.'))
+			return false;
+		p = e;
+	}
+	return true;
+}
+
+int sm_jail_mkdirs(int root, const char *path, sm_error_t *err)
+{
+	cleanup_free char *copy = NULL;
+	cleanup_close int dir = -1;
+	char *save = NULL, *c;
+
+	if (!sm_jail_path_ok(path))
+		return sm_error_set(err, 0, "jail path `%s`: not absolute and canonical", path);
+	copy = sm_xstrdup(path);
+	dir = fcntl(root, F_DUPFD_CLOEXEC, 0);
+	if (dir < 0)
+		return sm_error_set(err, errno, "jail: dup");
+	for (c = strtok_r(copy, "/", &save); c != NULL; c = strtok_r(NULL, "/", &save)) {
+		int next;
+
+		if (mkdirat(dir, c, 0755) < 0 && errno != EEXIST)
+			return sm_error_set(err, errno, "jail: mkdir `%s` (of `%s`)", c, path);
+		next = openat(dir, c, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (next < 0)
+			return sm_error_set(err, errno, "jail: `%s` (of `%s`) is not a directory", c, path);
+		close(dir);
+		dir = next;
+	}
+	return 0;
+}
+
+static int do_mount(const char *src, const char *dst, const char *type, unsigned long flags, const char *data,
+		    const char *what, sm_error_t *err)
+{
+	if (mount(src, dst, type, flags, data) < 0)
+		return sm_error_set(err, errno, "jail: %s", what);
+	return 0;
+}
+
+/*
+ * In the helper: a tmpfs over the state directory's path (only this namespace sees it), the
+ * state directory and /proc/<monitor>/fd bound into it, then pivot_root and the host's root
+ * detached. Everything the namespace's tasks had as their root moves with the pivot.
+ */
+static int build_jail(const char *state_dir, pid_t monitor, sm_error_t *err)
+{
+	cleanup_free char *inner_state = sm_xasprintf("%s%s", state_dir, state_dir);
+	cleanup_free char *inner_proc = sm_xasprintf("%s/proc/self/fd", state_dir);
+	cleanup_close int sfd = open(state_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	cleanup_close int rfd = -1;
+	char src[64], proc_fd[64];
+	int r;
+
+	if (sfd < 0)
+		return sm_error_set(err, errno, "jail: state directory `%s`", state_dir);
+	snprintf(proc_fd, sizeof(proc_fd), "/proc/%d/fd", (int)monitor);
+	if ((r = do_mount("sm-jail", state_dir, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, JAIL_TMPFS_OPTS,
+			  "mount the jail's tmpfs", err)) < 0)
+		return r;
+	rfd = open(state_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (rfd < 0)
+		return sm_error_set(err, errno, "jail: open its root");
+	if ((r = sm_jail_mkdirs(rfd, state_dir, err)) < 0 ||
+	    (r = sm_jail_mkdirs(rfd, "/proc/self/fd", err)) < 0)
+		return r;
+	/* The state directory itself is under the tmpfs now: bind it from the fd opened before. */
+	snprintf(src, sizeof(src), "/proc/self/fd/%d", sfd);
+	if ((r = do_mount(src, inner_state, NULL, MS_BIND, NULL, "bind the state directory", err)) < 0 ||
+	    (r = do_mount(NULL, inner_state, NULL, BIND_FLAGS, NULL, "remount the state directory", err)) <
+		0 ||
+	    (r = do_mount(proc_fd, inner_proc, NULL, MS_BIND, NULL, "bind /proc/self/fd", err)) < 0 ||
+	    (r = do_mount(NULL, inner_proc, NULL, BIND_FLAGS | MS_RDONLY, NULL, "remount /proc/self/fd",
+			  err)) < 0 ||
+	    (r = do_mount(NULL, state_dir, NULL, BIND_FLAGS | MS_RDONLY, NULL, "make the root read-only",
+			  err)) < 0)
+		return r;
+	if (chdir(state_dir) < 0)
+		return sm_error_set(err, errno, "jail: chdir to its root");
+	/* pivot_root(".", "."): the old root ends up stacked on "." and is detached right away. */
+	if (syscall(SYS_pivot_root, ".", ".") < 0)
+		return sm_error_set(err, errno, "jail: pivot_root");
+	if (umount2(".", MNT_DETACH) < 0)
+		return sm_error_set(err, errno, "jail: detach the host's root");
+	if (chdir("/") < 0)
+		return sm_error_set(err, errno, "jail: chdir /");
+	/* Only the jail's own mounts are left: nothing propagates in or out of them any more. */
+	return do_mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL, "make the jail's mounts private", err);
+}
+
+/* Close everything but keep (and 0-2, which become /dev/null: the helper holds no stdio of the container). */
+static void helper_fds(int keep)
+{
+	int nul = open("/dev/null", O_RDWR | O_CLOEXEC);
+
+	if (nul >= 0) {
+		for (int i = 0; i < 3; i++)
+			if (nul != i)
+				(void)dup2(nul, i);
+		if (nul > 2 && nul != keep)
+			close(nul);
+	}
+	if (keep > 3)
+		syscall(SYS_close_range, 3U, (unsigned)keep - 1, 0U);
+	syscall(SYS_close_range, (unsigned)keep + 1, ~0U, 0U);
+}
+
+static void __attribute__((noreturn)) helper_main(int sock, const char *state_dir, pid_t monitor)
+{
+	sm_error_t err = SM_ERROR_INIT;
+	char go;
+
+	(void)prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() != monitor)
+		_exit(1);
+	(void)prctl(PR_SET_NAME, "sm-jail");
+	helper_fds(sock);
+	if (read(sock, &go, 1) != 1)
+		_exit(0); /* the monitor ended before it was set up */
+	if (build_jail(state_dir, monitor, &err) < 0) {
+		(void)!write(sock, err.msg, strlen(err.msg));
+		_exit(1);
+	}
+	(void)!write(sock, "ok", 2);
+	_exit(0);
+}
+
+int sm_jail_prepare(const char *state_dir, int *keep_fd, sm_error_t *err)
+{
+	const char *env = getenv("SM_JAIL");
+	pid_t monitor = getpid();
+	int sv[2];
+	pid_t pid;
+
+	*keep_fd = -1;
+	if (env != NULL && strcmp(env, "0") == 0) {
+		sm_log(SM_LOG_DEBUG, "VMM jail: off (SM_JAIL=0): the VMM sees the host's filesystem");
+		return 0;
+	}
+	cleanup_free char *canon = realpath(state_dir, NULL);
+
+	if (canon == NULL)
+		return sm_error_set(err, errno, "VMM jail: state directory `%s`", state_dir);
+	if (!sm_jail_path_ok(canon))
+		return sm_error_set(err, 0, "VMM jail: state directory `%s` cannot be mirrored in a jail",
+				    canon);
+	if (unshare(CLONE_NEWNS) < 0) {
+		if (errno != EPERM)
+			return sm_error_set(err, errno, "VMM jail: unshare(CLONE_NEWNS)");
+		sm_log(
+		    SM_LOG_DEBUG,
+		    "VMM jail: no private mount namespace (unshare: %s; rootless without a user namespace?): "
+		    "the VMM sees the host's filesystem",
+		    strerror(errno));
+		return 0;
+	}
+	/* Slave: host unmounts still reach the copy until the pivot, nothing goes back to the host. */
+	if (mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) < 0)
+		return sm_error_set(err, errno, "VMM jail: make the mount namespace a slave of the host's");
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+		return sm_error_set(err, errno, "VMM jail: socketpair");
+	pid = fork();
+	if (pid < 0) {
+		close(sv[0]);
+		close(sv[1]);
+		return sm_error_set(err, errno, "VMM jail: fork its helper");
+	}
+	if (pid == 0) {
+		close(sv[0]);
+		helper_main(sv[1], canon, monitor);
+	}
+	close(sv[1]);
+	free(jail.state_dir);
+	jail.state_dir = steal_ptr(&canon);
+	jail.sock = sv[0];
+	jail.helper = pid;
+	*keep_fd = sv[0];
+	return 0;
+}
+
+/* Tell the helper to build the jail; its answer is "ok" or the error text. */
+static int run_helper(sm_error_t *err)
+{
+	char reply[sizeof(err->msg)];
+	ssize_t n;
+	int status;
+
+	if (write(jail.sock, "g", 1) != 1)
+		n = -1;
+	else
+		while ((n = recv(jail.sock, reply, sizeof(reply) - 1, 0)) < 0 && errno == EINTR)
+			;
+	close(jail.sock);
+	jail.sock = -1;
+	while (waitpid(jail.helper, &status, 0) < 0 && errno == EINTR)
+		;
+	jail.helper = -1;
+	if (n <= 0)
+		return sm_error_set(err, 0, "VMM jail: its helper ended without an answer (status %d)",
+				    status);
+	reply[n] = '\0';
+	if (strcmp(reply, "ok") != 0)
+		return sm_error_set(err, 0, "VMM %s (SM_JAIL=0 turns the jail off)", reply);
+	return 0;
+}
+
+int sm_jail_enter(sm_error_t *err)
+{
+	struct stat before, after;
+	int r;
+
+	if (jail.sock < 0)
+		return 0;
+	if (stat(jail.state_dir, &before) < 0) {
+		close(jail.sock);
+		jail.sock = -1;
+		return sm_error_set(err, errno, "VMM jail: state directory `%s`", jail.state_dir);
+	}
+	if ((r = run_helper(err)) < 0)
+		return r;
+	/* The same directory, now reached through the jail's bind: relative paths keep working. */
+	if (chdir(jail.state_dir) < 0 || stat(".", &after) < 0)
+		return sm_error_set(err, errno, "VMM jail: the state directory `%s` inside the jail",
+				    jail.state_dir);
+	if (after.st_dev != before.st_dev || after.st_ino != before.st_ino)
+		return sm_error_set(err, 0, "VMM jail: `%s` inside the jail is not the state directory",
+				    jail.state_dir);
+	jail.active = true;
+	sm_log(SM_LOG_DEBUG, "VMM jail: entered; its root holds %s and /proc/self/fd", jail.state_dir);
+	return 0;
+}
+
+bool sm_jail_active(void)
+{
+	return jail.active;
+}

@@ -1,0 +1,67 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#ifndef SM_RUNTIME_JAIL_H
+#define SM_RUNTIME_JAIL_H
+
+/*
+ * The VMM's jail (docs/security.md, "The VMM's jail"): after set-up the monitor (the VMM process)
+ * lives in its own mount namespace whose root is a small read-only tmpfs holding only what it
+ * still reaches by path: its state directory (read-write, at the same absolute path as on the
+ * host: the control socket, the vsock socket, the exit file) and its own /proc/<pid>/fd as
+ * /proc/self/fd (the virtio-fs server reaches xattrs and hard-link sources of its O_PATH fds
+ * through it). The host's root is detached; everything else the VMM uses (/dev/kvm, guest
+ * memory, the rootfs and bind shares, the template) it holds as open fds or mappings.
+ *
+ * Two steps, because of how Linux scopes them: unshare(CLONE_NEWNS) only works in a
+ * single-threaded process, and mounting needs CAP_SYS_ADMIN, which the monitor drops before it
+ * creates its threads (runtime/confine.h). So sm_jail_prepare() runs first, single-threaded and
+ * privileged: it enters a private mount namespace (propagation: slave, so nothing reaches the
+ * host) and forks a small helper that keeps the privileges and waits. Once the VMM is set up,
+ * sm_jail_enter() asks the helper to build the jail and pivot_root() into it; pivot_root moves
+ * the root of every task of the namespace, so the monitor's threads are all jailed at once. The
+ * helper then exits. Both run before the seccomp filter is installed, so it allows neither mount
+ * nor pivot_root.
+ *
+ * Without the privilege to unshare (rootless without a user namespace) the monitor runs
+ * unjailed, with a debug log line; SM_JAIL=0 turns the jail off the same way.
+ */
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "common/error.h"
+
+/*
+ * Step 1, in the monitor before its capabilities are dropped and before it has any thread:
+ * enter a private mount namespace and fork the jail's helper. state_dir is the monitor's state
+ * directory (absolute, canonical). On success *keep_fd is the fd the monitor must keep open
+ * (not close with its other inherited fds) until sm_jail_enter(), or -1 when there is no jail
+ * (no privilege to unshare, or SM_JAIL=0: logged at debug level, not an error). <0 on a real
+ * failure (e.g. the namespace was made but its propagation could not be changed).
+ */
+int sm_jail_prepare(const char *state_dir, int *keep_fd, sm_error_t *err);
+
+/*
+ * Step 2, in the monitor once everything it needs is open and before the seccomp filter: build
+ * the jail, pivot into it, detach the host's root and make the state directory (inside the jail)
+ * the working directory. A no-op returning 0 when sm_jail_prepare() made no jail. Errors name
+ * the step that failed.
+ */
+int sm_jail_enter(sm_error_t *err);
+
+/* Whether the process was jailed by sm_jail_enter(). */
+bool sm_jail_active(void);
+
+/*
+ * Is path usable as a jail mount point: absolute, at most PATH_MAX - 64 bytes, and without
+ * empty, "." or ".." components (so that mirroring it inside the jail cannot leave the jail's
+ * root). Pure.
+ */
+bool sm_jail_path_ok(const char *path);
+
+/*
+ * Create the directories of path (absolute, sm_jail_path_ok) below the directory fd root, as
+ * "mkdir -p" would, each with mode 0755; existing directories are fine, anything else in the way
+ * (a symlink, a file) is an error. Used to mirror a host path inside the jail's root.
+ */
+int sm_jail_mkdirs(int root, const char *path, sm_error_t *err);
+
+#endif

@@ -1,0 +1,139 @@
+#!/usr/bin/env bats
+# The VMM's jail (runtime/jail.h, docs/security.md "The VMM's jail"), seen from the host: the
+# monitor's root holds only its state directory and /proc/self/fd, its mount namespace only the
+# jail's three mounts, and the container still works (start, exec, files written in the rootfs
+# reach the host) and leaves nothing behind, on the host's mount table included.
+# One container restored from the template VM (a few seconds; the first create on a host boots it),
+# and one with SM_JAIL=0 to show the knob.
+
+load lifecycle-helpers
+bats_require_minimum_version 1.5.0
+
+setup_file() {
+	[ -c /dev/kvm ] || skip "no /dev/kvm"
+	sm_kernel >/dev/null || skip "no guest kernel: run make guest-kernel"
+	[ -s "$SM_TOP_BUILDDIR/guest/initramfs.cpio" ] || skip "no guest initramfs"
+	[ "$(id -u)" = 0 ] || skip "needs root (the jail needs a mount namespace; KVM)"
+	export ROOT B D ID HOST_MOUNTS
+	ROOT=$(realpath "$(mktemp -d)")
+	B=$(mktemp -d)
+	D=$(mktemp -d)
+	ID="jail$$"
+	"$SM_TOP_SRCDIR/scripts/make-bundle.sh" "$B" "$SM" >/dev/null
+	python3 - "$B/config.json" <<'PY'
+import json, sys
+c = json.load(open(sys.argv[1]))
+c["root"]["readonly"] = False
+c["process"]["args"] = ["sh", "-c", "echo from-init > /from-init; while :; do sleep 1; done"]
+c["process"]["terminal"] = False
+json.dump(c, open(sys.argv[1], "w"), indent=1)
+PY
+	HOST_MOUNTS=$(grep -c '' /proc/self/mountinfo)
+}
+
+teardown_file() {
+	local id
+	for id in $(ls "$ROOT" 2>/dev/null); do
+		"$SM" --root "$ROOT" delete --force "$id" >/dev/null 2>&1 || true
+	done
+	rm -rf "$ROOT" "$B" "$D"
+}
+
+setup() {
+	SMR=("$SM" --root "$ROOT")
+}
+
+mon_pid() {
+	python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["pid"])' "$ROOT/$1/state.json"
+}
+
+@test "create: the monitor's root holds only the jail (no /etc, /usr, /home)" {
+	"${SMR[@]}" --debug create --bundle "$B" "$ID" </dev/null >"$D/out" 2>"$D/err" || {
+		sed 's/^/# create: /' "$D/err" >&3
+		false
+	}
+	grep -q "VMM jail: entered" "$D/err"
+	local pid top
+	pid=$(mon_pid "$ID")
+	top=$(echo "$ROOT" | cut -d/ -f2)
+	run ls -A "/proc/$pid/root/"
+	echo "# root: ${lines[*]}" >&3
+	[ "$status" -eq 0 ]
+	[ "${#lines[@]}" -eq 2 ]
+	[ "${lines[0]}" = proc ] || [ "${lines[1]}" = proc ]
+	[ "${lines[0]}" = "$top" ] || [ "${lines[1]}" = "$top" ]
+	for d in etc usr home dev bin var; do
+		[ "$d" = "$top" ] || [ ! -e "/proc/$pid/root/$d" ]
+	done
+	# Its state directory, at the same path, is the only way out of the tmpfs.
+	[ -S "/proc/$pid/root$ROOT/$ID/monitor.sock" ]
+	[ "$(ls -A "/proc/$pid/root/proc/self/fd" | wc -l)" -gt 3 ]
+	# No helper process is left: the monitor has no child.
+	[ -z "$(pgrep -P "$pid")" ]
+}
+
+@test "mountinfo: only the jail's mounts (read-only tmpfs root, state directory, /proc/self/fd)" {
+	local pid
+	pid=$(mon_pid "$ID")
+	run cat "/proc/$pid/mountinfo"
+	printf '# %s\n' "${lines[@]}" >&3
+	[ "${#lines[@]}" -eq 3 ]
+	python3 - "/proc/$pid/mountinfo" "$ROOT/$ID" <<'PY'
+import sys
+mounts = {}
+for line in open(sys.argv[1]):
+    f = line.split()
+    sep = f.index("-")
+    mounts[f[4]] = (f[5].split(","), f[sep + 1])
+assert set(mounts) == {"/", sys.argv[2], "/proc/self/fd"}, mounts
+assert mounts["/"][1] == "tmpfs" and "ro" in mounts["/"][0], mounts["/"]
+assert "rw" in mounts[sys.argv[2]][0] and "noexec" in mounts[sys.argv[2]][0], mounts[sys.argv[2]]
+assert mounts["/proc/self/fd"][1] == "proc" and "ro" in mounts["/proc/self/fd"][0]
+PY
+}
+
+@test "the jailed container works: start, exec, files written in the rootfs reach the host" {
+	run "${SMR[@]}" start "$ID"
+	[ "$status" -eq 0 ]
+	wait_for 120 test -s "$B/rootfs/from-init"
+	[ "$(cat "$B/rootfs/from-init")" = from-init ]
+	run "${SMR[@]}" exec "$ID" sh -c 'cat /from-init; echo from-exec > /from-exec; mkdir -p /d/e; ln /from-exec /d/e/link; cat /d/e/link'
+	[ "$status" -eq 0 ]
+	[ "${lines[0]}" = from-init ]
+	[ "${lines[1]}" = from-exec ]
+	[ "$(cat "$B/rootfs/from-exec")" = from-exec ]
+	[ "$(stat -c %h "$B/rootfs/from-exec")" = 2 ]
+	[ "$(state_field "$ID" status)" = running ]
+}
+
+@test "nothing of the jail reaches the host's mount table" {
+	[ "$(grep -c '' /proc/self/mountinfo)" -eq "$HOST_MOUNTS" ]
+	! grep -q sm-jail /proc/self/mountinfo
+	! grep -q "$ROOT" /proc/self/mountinfo
+}
+
+@test "delete --force removes everything: process, state directory, no mount left on the host" {
+	local pid
+	pid=$(mon_pid "$ID")
+	run "${SMR[@]}" delete --force "$ID"
+	[ "$status" -eq 0 ]
+	wait_for 20 bash -c '! kill -0 "$1" 2>/dev/null' _ "$pid"
+	[ ! -e "$ROOT/$ID" ]
+	[ "$(grep -c '' /proc/self/mountinfo)" -eq "$HOST_MOUNTS" ]
+	! grep -q "$ROOT" /proc/self/mountinfo
+	! pgrep -f -- "--root $ROOT " >/dev/null
+}
+
+@test "SM_JAIL=0 turns the jail off (the monitor sees the host's root), and says so with --debug" {
+	SM_JAIL=0 "${SMR[@]}" --debug create --bundle "$B" "$ID-off" </dev/null >"$D/out2" 2>"$D/err2" || {
+		sed 's/^/# create: /' "$D/err2" >&3
+		false
+	}
+	grep -q "VMM jail: off (SM_JAIL=0)" "$D/err2"
+	local pid
+	pid=$(mon_pid "$ID-off")
+	[ -e "/proc/$pid/root/etc" ]
+	run "${SMR[@]}" delete --force "$ID-off"
+	[ "$status" -eq 0 ]
+	[ ! -e "$ROOT/$ID-off" ]
+}
