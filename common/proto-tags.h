@@ -30,6 +30,14 @@
  * such a request only to an agent that announced it. Bits are only ever appended.
  */
 #define SM_AGENT_FEATURE_SET_TIME (1u << 0) /* SET_TIME */
+/*
+ * CREATE fields an older agent would skip silently (unknown tags are skipped), announced so that a
+ * host talking to an agent that is not its own can refuse instead (today the agent always comes
+ * with the runtime's initramfs, which is part of the template key). CLONE_NEWUSER in NAMESPACES
+ * is refused by older agents anyway.
+ */
+#define SM_AGENT_FEATURE_USERNS (1u << 1)     /* NAMESPACES CLONE_NEWUSER/NEWNET, UID_MAP, GID_MAP */
+#define SM_AGENT_FEATURE_PIDS_LIMIT (1u << 2) /* PIDS_LIMIT */
 
 /*
  * SET_TIME bounds: a host clock outside 2020-01-01..2200-01-01 UTC is broken, and the upper bound
@@ -39,6 +47,14 @@
 #define SM_SET_TIME_MIN_SEC 1577836800ull
 #define SM_SET_TIME_MAX_SEC 7258118400ull
 #define SM_SET_TIME_MAX_PAYLOAD 4096u
+
+/*
+ * PS_REPLY bounds: the command line of one process is cut at SM_PS_MAX_CMDLINE bytes, and
+ * SM_TAG_PROC entries stop once the payload reaches SM_PS_MAX_PAYLOAD (the PID list always goes
+ * out whole), so the monitor can pass the payload on inside a frame of its own.
+ */
+#define SM_PS_MAX_CMDLINE 4096u
+#define SM_PS_MAX_PAYLOAD (768u * 1024)
 
 enum sm_proto_tag {
 	/* ---- connection, replies and small requests ---- */
@@ -58,6 +74,9 @@ enum sm_proto_tag {
 	SM_TAG_FEATURES = 13,  /* u32, HELLO from the guest: SM_AGENT_FEATURE_* bits (absent = none) */
 	SM_TAG_TIME_SEC = 14,  /* u64, required, SET_TIME: CLOCK_REALTIME seconds since the epoch */
 	SM_TAG_TIME_NSEC = 15, /* u64, required, SET_TIME: nanoseconds, 0..999999999 */
+	SM_TAG_PROC = 16,      /* nested, repeated, PS_REPLY: one process, SM_TAG_PROC_* below (after the
+				  PID list, which older hosts read; a process may lack one when the reply
+				  would grow too large) */
 
 	/* ---- the process: CREATE (its first process) and EXEC ---- */
 	SM_TAG_ARG = 32,	    /* str, repeated, required: argv in order; args[0] is looked up in PATH */
@@ -95,8 +114,12 @@ enum sm_proto_tag {
 	SM_TAG_MASKED_PATH = 74,	/* str, repeated: linux.maskedPaths */
 	SM_TAG_READONLY_PATH = 75,	/* str, repeated: linux.readonlyPaths */
 	SM_TAG_DEVICE = 76,		/* nested, repeated: SM_TAG_DEV_* below (linux.devices + defaults) */
-	SM_TAG_NAMESPACES = 77,		/* u32: CLONE_NEWPID|CLONE_NEWUTS|CLONE_NEWIPC|CLONE_NEWCGROUP to
-					   create inside the guest; a mount namespace is always created */
+	SM_TAG_NAMESPACES = 77,		/* u32: CLONE_NEWPID|CLONE_NEWUTS|CLONE_NEWIPC|CLONE_NEWCGROUP
+					   (|CLONE_NEWUSER|CLONE_NEWNET, SM_AGENT_FEATURE_USERNS) to create
+					   inside the guest; a mount namespace is always created */
+	SM_TAG_UID_MAP = 78,		/* nested, repeated: SM_TAG_IDMAP_* below; with CLONE_NEWUSER */
+	SM_TAG_GID_MAP = 79,		/* nested, repeated: SM_TAG_IDMAP_* below; with CLONE_NEWUSER */
+	SM_TAG_PIDS_LIMIT = 80,		/* u64 > 0: pids.max of the container's guest cgroup v2 */
 
 	/* ---- SM_TAG_MOUNT sub-fields ---- */
 	SM_TAG_MNT_DEST = 96,	      /* str, required: absolute path inside the rootfs */
@@ -123,6 +146,31 @@ enum sm_proto_tag {
 	SM_TAG_RLIMIT_RESOURCE = 120, /* u32, required: RLIMIT_* number */
 	SM_TAG_RLIMIT_SOFT = 121,     /* u64, required: soft limit (RLIM_INFINITY = ~0) */
 	SM_TAG_RLIMIT_HARD = 122,     /* u64, required: hard limit */
+
+	/* ---- SM_TAG_UID_MAP / SM_TAG_GID_MAP sub-fields (one line of /proc/<pid>/[ug]id_map) ---- */
+	SM_TAG_IDMAP_CONTAINER = 124, /* u32, required: first id inside the container's user namespace */
+	SM_TAG_IDMAP_HOST = 125,      /* u32, required: first id in the guest's initial user namespace */
+	SM_TAG_IDMAP_SIZE = 126,      /* u32, required, > 0: number of ids */
+
+	/* ---- SM_TAG_PROC sub-fields (PS_REPLY), from the guest's /proc/<pid>/{stat,status,cmdline} ---- */
+	SM_TAG_PROC_PID = 128,	      /* u32, required: pid in the agent's (the guest's) pid namespace */
+	SM_TAG_PROC_PPID = 129,	      /* u32: parent pid */
+	SM_TAG_PROC_PGID = 130,	      /* u32: process group */
+	SM_TAG_PROC_SID = 131,	      /* u32: session */
+	SM_TAG_PROC_UID = 132,	      /* u32: effective uid */
+	SM_TAG_PROC_GID = 133,	      /* u32: effective gid */
+	SM_TAG_PROC_STATE = 134,      /* u32: the state letter (R, S, D, Z, T, ...) */
+	SM_TAG_PROC_TTY = 135,	      /* u32: controlling tty as /proc's tty_nr (0: none) */
+	SM_TAG_PROC_NICE = 136,	      /* u32 holding an int32: nice value */
+	SM_TAG_PROC_THREADS = 137,    /* u32: number of threads */
+	SM_TAG_PROC_START = 138,      /* u64: start time, seconds since the epoch (guest clock) */
+	SM_TAG_PROC_ELAPSED_MS = 139, /* u64: milliseconds since it started */
+	SM_TAG_PROC_CPU_MS = 140,     /* u64: user + system CPU time in milliseconds */
+	SM_TAG_PROC_VSZ_KB = 141,     /* u64: virtual memory size, KiB */
+	SM_TAG_PROC_RSS_KB = 142,     /* u64: resident set size, KiB */
+	SM_TAG_PROC_COMM = 143,	      /* str: the command name (at most 15 bytes) */
+	SM_TAG_PROC_ARG = 144,	      /* str, repeated: the command line (none for zombies and kernel threads),
+					 at most SM_PS_MAX_CMDLINE bytes in all */
 };
 
 #endif

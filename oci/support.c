@@ -134,11 +134,6 @@ static int check_mount_option(struct ctx *c, const struct sm_oci_mount *m, size_
 	if (strcmp(o, "tmpcopyup") == 0)
 		return refuse(c, sm_xasprintf("mounts[%zu].options[%zu]", i, j),
 			      "tmpcopyup: the guest agent does not copy the image's files into the tmpfs");
-	if (mount_is_bind(m) && (strcmp(o, "shared") == 0 || strcmp(o, "rshared") == 0))
-		return refuse(c, sm_xasprintf("mounts[%zu].options[%zu]", i, j),
-			      "%s: mounts made in the container are in the guest kernel and cannot "
-			      "propagate back to the host",
-			      o);
 	for (size_t k = 0;
 	     m->type != NULL && strcmp(m->type, "overlay") == 0 && k < SM_ARRAY_SIZE(layer_keys); k++) {
 		if (strstr(o, layer_keys[k]) != NULL)
@@ -243,10 +238,12 @@ static int check_namespaces(struct ctx *c, const struct sm_oci_linux *l)
 				     n->path);
 			continue;
 		}
-		if (n->type == SM_OCI_NS_USER)
-			return refuse(c, sm_xasprintf("linux.namespaces[%zu]", i),
-				      "user namespaces are not created in the guest (uid/gid mappings are "
-				      "not applied)");
+		if (n->type == SM_OCI_NS_USER && n->path != NULL)
+			return refuse(c, sm_xasprintf("linux.namespaces[%zu].path", i),
+				      "`%.200s`: a user namespace of the host cannot be entered from the "
+				      "guest kernel (leave out the path: the guest creates one with "
+				      "linux.uidMappings/gidMappings)",
+				      n->path);
 		if (n->path != NULL)
 			return refuse(c, sm_xasprintf("linux.namespaces[%zu].path", i),
 				      "joining an existing %s namespace (another container's) would need "
@@ -282,11 +279,12 @@ static int check_devices(struct ctx *c, const struct sm_oci_linux *l)
 	for (size_t i = 0; i < l->n_devices; i++) {
 		const struct sm_oci_device *d = &l->devices[i];
 
+		/* The guest kernel has no block layer: the node can still be made (mknod), not opened. */
 		if (d->type == 'b')
-			return refuse(c, sm_xasprintf("linux.devices[%zu]", i),
-				      "block device %s (%lld:%lld): the guest has no block devices (no disk "
-				      "passthrough)",
-				      d->path, (long long)d->major, (long long)d->minor);
+			warn(c, sm_xasprintf("linux.devices[%zu]", i),
+			     "block device %s (%lld:%lld): the guest has no block devices (no disk "
+			     "passthrough); the node is created, opening it fails",
+			     d->path, (long long)d->major, (long long)d->minor);
 		/*
 		 * The node is created as asked (that is what the field specifies), but the number
 		 * names the guest kernel's device, which has no driver for it: say so.
@@ -350,10 +348,6 @@ static int check_resources(struct ctx *c, const struct sm_oci_resources *r, cons
 	if (cg == SM_OCI_HOST_CGROUP_V1 && r->unified.n > 0)
 		return refuse(c, sm_xstrdup("linux.resources.unified"),
 			      "the host has no cgroup v2 hierarchy");
-	if (r->pids_limit.set && r->pids_limit.val > 0)
-		warn(c, sm_xstrdup("linux.resources.pids.limit"),
-		     "the container's processes are guest tasks, which no pids limit counts yet; the host "
-		     "cgroup's pids.max bounds only the VMM's threads");
 	if (r->n_hugepage_limits > 0)
 		warn(c, sm_xstrdup("linux.resources.hugepageLimits"),
 		     "guest huge pages come out of guest RAM, which the host memory limit already bounds");
@@ -406,6 +400,29 @@ static int check_cgroups_path(struct ctx *c, const struct sm_oci_linux *l, bool 
 	return 0;
 }
 
+#define IDMAP_LINES_MAX 340 /* the kernel's limit of lines in a uid_map or gid_map */
+
+/* A user namespace (created in the guest) needs both mappings; mappings need the namespace. */
+static int check_idmaps(struct ctx *c, const struct sm_oci_linux *l)
+{
+	bool userns = false;
+
+	for (size_t i = 0; i < l->n_namespaces; i++)
+		userns |= l->namespaces[i].type == SM_OCI_NS_USER;
+	if (!userns && (l->uid_mappings.n > 0 || l->gid_mappings.n > 0))
+		return refuse(c, sm_xstrdup(l->uid_mappings.n ? "linux.uidMappings" : "linux.gidMappings"),
+			      "given without a user namespace in linux.namespaces");
+	if (userns && (l->uid_mappings.n == 0 || l->gid_mappings.n == 0))
+		return refuse(c, sm_xstrdup(l->uid_mappings.n ? "linux.gidMappings" : "linux.uidMappings"),
+			      "required with a user namespace (the guest kernel needs both maps)");
+	if (l->uid_mappings.n > IDMAP_LINES_MAX || l->gid_mappings.n > IDMAP_LINES_MAX)
+		return refuse(c,
+			      sm_xstrdup(l->uid_mappings.n > IDMAP_LINES_MAX ? "linux.uidMappings"
+									     : "linux.gidMappings"),
+			      "more than %d mappings (the kernel's limit)", IDMAP_LINES_MAX);
+	return 0;
+}
+
 static int check_linux(struct ctx *c, const struct sm_oci_config *cfg, const struct sm_oci_support_opts *o)
 {
 	const struct sm_oci_linux *l = cfg->linux_cfg;
@@ -414,12 +431,8 @@ static int check_linux(struct ctx *c, const struct sm_oci_config *cfg, const str
 		return -1;
 	if (l == NULL)
 		return 0;
-	if (l->uid_mappings.n > 0)
-		return refuse(c, sm_xstrdup("linux.uidMappings"),
-			      "user namespaces are not created in the guest");
-	if (l->gid_mappings.n > 0)
-		return refuse(c, sm_xstrdup("linux.gidMappings"),
-			      "user namespaces are not created in the guest");
+	if (check_idmaps(c, l) < 0)
+		return -1;
 	if (l->n_time_offsets > 0)
 		return refuse(c, sm_xstrdup("linux.timeOffsets"),
 			      "time namespaces are not created in the guest (its clocks already start at "
@@ -438,10 +451,6 @@ static int check_linux(struct ctx *c, const struct sm_oci_config *cfg, const str
 	}
 	if (l->seccomp != NULL && check_seccomp(c, l->seccomp) < 0)
 		return -1;
-	if (l->rootfs_propagation != NULL && strstr(l->rootfs_propagation, "shared") != NULL)
-		warn(c, sm_xstrdup("linux.rootfsPropagation"),
-		     "%s is applied in the guest, but mounts made in the container never reach the host",
-		     l->rootfs_propagation);
 	if (l->mount_label != NULL && l->mount_label[0] != '\0')
 		warn(c, sm_xstrdup("linux.mountLabel"), "the guest kernel has no SELinux");
 	if (l->personality != NULL && l->personality->domain != SM_OCI_PER_LINUX)

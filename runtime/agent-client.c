@@ -27,6 +27,8 @@
 
 #define IN_CAP (SM_PROTO_HDR_SIZE + SM_PROTO_MAX_PAYLOAD + 64 * 1024)
 #define CHUNK (64u * 1024)
+/* Far above what one container runs at once (init + execs), low enough that a walk stays cheap. */
+#define AGENT_CLIENT_MAX_STREAMS 1024u
 /* Stop reading frames while this much is queued for the agent (it is not reading). */
 #define OUT_HIGH (4u << 20)
 
@@ -61,6 +63,7 @@ struct cstream {
 	char *err_msg;
 	uint32_t *ps;
 	size_t n_ps;
+	struct sm_buf ps_raw; /* the last PS_REPLY's payload */
 	bool exited, exit_reported;
 	int status;
 };
@@ -77,6 +80,7 @@ struct sm_agent_client {
 	uint32_t features; /* SM_AGENT_FEATURE_* from the agent's HELLO */
 	sm_error_t failure;
 	struct cstream *streams;
+	size_t n_streams; /* bounds what a guest can make the host track (EXIT of unknown ids) */
 	sm_agent_exit_fn exit_fn;
 	void *exit_opaque;
 };
@@ -226,6 +230,7 @@ static void stream_free(struct sm_agent_client *c, struct cstream *s)
 	sm_buf_free(&s->q[1].buf);
 	free(s->err_msg);
 	free(s->ps);
+	sm_buf_free(&s->ps_raw);
 	free(s);
 }
 
@@ -290,6 +295,7 @@ static struct cstream *stream_get(struct sm_agent_client *c, uint32_t id)
 	s->in_credit = SM_PROTO_STREAM_WINDOW;
 	s->next = c->streams;
 	c->streams = s;
+	c->n_streams++;
 	return s;
 }
 
@@ -300,6 +306,7 @@ void sm_agent_client_release(struct sm_agent_client *c, uint32_t stream)
 			struct cstream *s = *pp;
 			*pp = s->next;
 			stream_free(c, s);
+			c->n_streams--;
 			return;
 		}
 	}
@@ -375,6 +382,7 @@ int sm_agent_client_send(struct sm_agent_client *c, uint16_t type, uint32_t stre
 			free(s->ps);
 			s->ps = NULL;
 			s->n_ps = 0;
+			sm_buf_free(&s->ps_raw);
 		}
 	}
 	queue_frame(c, type, stream, payload, len);
@@ -470,6 +478,8 @@ static int on_ps(struct cstream *s, const uint8_t *p, size_t len)
 			abort();
 		s->ps[s->n_ps++] = pid;
 	}
+	if (sm_buf_put(&s->ps_raw, p, len) < 0)
+		abort();
 	s->reply = REPLY_OK;
 	return k < 0 ? -1 : 0;
 }
@@ -530,6 +540,10 @@ static int handle_frame(struct sm_agent_client *c, const struct sm_frame_hdr *h,
 	case SM_MSG_EXIT:
 		if (read_u32s(p, h->len, exit_tags, v, seen, 1) < 0 || !seen[0])
 			return fail(c, EPROTO, "guest agent: ", "EXIT without a status");
+		/* An EXIT may name a stream the host has not seen (the init stream after a restore),
+		 * but a guest must not grow the list, walked on every frame, without bound. */
+		if (s == NULL && c->n_streams >= AGENT_CLIENT_MAX_STREAMS)
+			return fail(c, EPROTO, "guest agent: ", "EXIT for more streams than the host tracks");
 		s = stream_get(c, h->stream);
 		s->exited = true;
 		s->status = (int)v[0];
@@ -880,6 +894,10 @@ int sm_agent_client_resize(struct sm_agent_client *c, uint32_t stream, uint32_t 
 	struct sm_buf b = {0};
 	int r;
 
+	/* The agent answers a bad size with ERROR, which arrives as no request's reply. */
+	if (rows == 0 || cols == 0 || rows > 0xffff || cols > 0xffff)
+		return sm_error_set(err, EINVAL, "terminal size %ux%u: rows and columns are 1..65535", rows,
+				    cols);
 	if (sm_tlv_put_u32(&b, SM_TAG_ROWS, rows) < 0 || sm_tlv_put_u32(&b, SM_TAG_COLS, cols) < 0)
 		abort();
 	r = sm_agent_client_send(c, SM_MSG_RESIZE, stream, b.data, b.len, err);
@@ -888,6 +906,12 @@ int sm_agent_client_resize(struct sm_agent_client *c, uint32_t stream, uint32_t 
 }
 
 int sm_agent_client_ps(struct sm_agent_client *c, uint32_t **pids, size_t *n, int timeout_ms, sm_error_t *err)
+{
+	return sm_agent_client_ps_full(c, pids, n, NULL, timeout_ms, err);
+}
+
+int sm_agent_client_ps_full(struct sm_agent_client *c, uint32_t **pids, size_t *n, struct sm_buf *raw,
+			    int timeout_ms, sm_error_t *err)
 {
 	struct cstream *s;
 
@@ -898,6 +922,11 @@ int sm_agent_client_ps(struct sm_agent_client *c, uint32_t **pids, size_t *n, in
 	*n = s->n_ps;
 	s->ps = NULL;
 	s->n_ps = 0;
+	if (raw != NULL) {
+		*raw = s->ps_raw;
+		s->ps_raw = (struct sm_buf){0};
+	}
+	sm_buf_free(&s->ps_raw);
 	return 0;
 }
 

@@ -114,12 +114,23 @@ int sm_agent_client_exec(struct sm_agent_client *c, uint32_t stream, const struc
 /* Signal the stream's process, or with all every container process. */
 int sm_agent_client_signal(struct sm_agent_client *c, uint32_t stream, int signo, bool all, int timeout_ms,
 			   sm_error_t *err);
-/* Resize the stream's terminal (no answer expected; an ERROR shows up as a later reply). */
+/*
+ * Resize the stream's terminal: TIOCSWINSZ on its guest pty, which sends the process SIGWINCH.
+ * No answer is expected; rows and cols must be 1..65535 (EINVAL, nothing sent), since the agent
+ * would answer a bad size with an ERROR that belongs to no request.
+ */
 int sm_agent_client_resize(struct sm_agent_client *c, uint32_t stream, uint32_t rows, uint32_t cols,
 			   sm_error_t *err);
 /* The guest pids of the container's processes, sorted (*pids malloc'd). */
 int sm_agent_client_ps(struct sm_agent_client *c, uint32_t **pids, size_t *n, int timeout_ms,
 		       sm_error_t *err);
+/*
+ * The same, and the PS_REPLY payload as the agent sent it (*raw, to be freed with sm_buf_free):
+ * the pids and, from a newer agent, one SM_TAG_PROC per process with what `ps -ef` shows
+ * (decoded by runtime/ps-table.h). An older agent's payload holds the pids only.
+ */
+int sm_agent_client_ps_full(struct sm_agent_client *c, uint32_t **pids, size_t *n, struct sm_buf *raw,
+			    int timeout_ms, sm_error_t *err);
 /* Fresh entropy for the guest RNG (1..4096 bytes). */
 int sm_agent_client_seed(struct sm_agent_client *c, const void *data, size_t len, sm_error_t *err);
 /*

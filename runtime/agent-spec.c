@@ -542,29 +542,63 @@ static void put_devices(struct sm_buf *b, const struct sm_oci_linux *l)
 	}
 }
 
+/* One nested UID_MAP/GID_MAP field per mapping, in config order. */
+static void put_idmaps(struct sm_buf *b, uint16_t tag, const struct sm_oci_idmaps *maps)
+{
+	for (size_t i = 0; i < maps->n; i++) {
+		struct sm_buf in = {0};
+
+		put_u32(&in, SM_TAG_IDMAP_CONTAINER, maps->v[i].container_id);
+		put_u32(&in, SM_TAG_IDMAP_HOST, maps->v[i].host_id);
+		put_u32(&in, SM_TAG_IDMAP_SIZE, maps->v[i].size);
+		if (sm_tlv_put(b, tag, in.data, (uint32_t)in.len) < 0)
+			abort();
+		sm_buf_free(&in);
+	}
+}
+
 static int put_namespaces(struct sm_buf *b, const struct sm_oci_linux *l, sm_error_t *err)
 {
 	static const uint32_t flags[SM_OCI_NS_NTYPES] = {
-	    [SM_OCI_NS_PID] = CLONE_NEWPID,
-	    [SM_OCI_NS_IPC] = CLONE_NEWIPC,
-	    [SM_OCI_NS_UTS] = CLONE_NEWUTS,
-	    [SM_OCI_NS_CGROUP] = CLONE_NEWCGROUP,
+	    [SM_OCI_NS_PID] = CLONE_NEWPID,   [SM_OCI_NS_IPC] = CLONE_NEWIPC,
+	    [SM_OCI_NS_UTS] = CLONE_NEWUTS,   [SM_OCI_NS_CGROUP] = CLONE_NEWCGROUP,
+	    [SM_OCI_NS_USER] = CLONE_NEWUSER,
 	};
+	bool own_net = false;
 	uint32_t ns = 0;
 
 	for (size_t i = 0; l != NULL && i < l->n_namespaces; i++) {
 		const struct sm_oci_namespace *n = &l->namespaces[i];
 
-		/* The VM is the network namespace; user and time namespaces are not created yet. */
-		if (n->type == SM_OCI_NS_NETWORK || n->type == SM_OCI_NS_USER || n->type == SM_OCI_NS_TIME)
+		/* The VM is the network namespace (a path names a host one); time is the VM's own. */
+		if (n->type == SM_OCI_NS_NETWORK || n->type == SM_OCI_NS_TIME) {
+			own_net |= n->type == SM_OCI_NS_NETWORK && n->path == NULL;
 			continue;
+		}
 		if (n->path != NULL)
 			return sm_error_set(
 			    err, 0, "linux.namespaces[%zu]: joining a namespace (%s) is not supported", i,
 			    n->path);
 		ns |= flags[n->type];
 	}
+	/*
+	 * With a user namespace the guest creates the container's own network namespace too (the
+	 * guest's has nothing more than loopback either), so that it belongs to the user namespace
+	 * and sysfs can be mounted, as with runc.
+	 */
+	if ((ns & CLONE_NEWUSER) && own_net)
+		ns |= CLONE_NEWNET;
 	put_u32(b, SM_TAG_NAMESPACES, ns);
+	if (ns & CLONE_NEWUSER) {
+		if (l->uid_mappings.n == 0 || l->gid_mappings.n == 0)
+			return sm_error_set(err, 0,
+					    "linux.uidMappings, linux.gidMappings: required with a "
+					    "user namespace");
+		put_idmaps(b, SM_TAG_UID_MAP, &l->uid_mappings);
+		put_idmaps(b, SM_TAG_GID_MAP, &l->gid_mappings);
+	} else if (l != NULL && (l->uid_mappings.n > 0 || l->gid_mappings.n > 0)) {
+		return sm_error_set(err, 0, "linux.uidMappings: given without a user namespace");
+	}
 	return 0;
 }
 
@@ -615,6 +649,9 @@ static int put_linux(struct sm_buf *b, const struct sm_oci_linux *l, sm_error_t 
 		if (put_str(b, SM_TAG_SYSCTL, kv, err) < 0)
 			return -1;
 	}
+	/* The guest's own pids limit (the host's pids.max counts only the VMM's threads). */
+	if (l->resources != NULL && l->resources->pids_limit.set && l->resources->pids_limit.val > 0)
+		put_u64(b, SM_TAG_PIDS_LIMIT, (uint64_t)l->resources->pids_limit.val);
 	for (size_t i = 0; i < l->masked_paths.n; i++) {
 		if (put_str(b, SM_TAG_MASKED_PATH, l->masked_paths.v[i], err) < 0)
 			return -1;

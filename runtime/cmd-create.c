@@ -319,7 +319,7 @@ static void bundle_info_clear(struct bundle_info *b)
 static void __attribute__((noreturn))
 become_monitor(struct sm_monitor_opts *mo, int lock_fd, int dir_fd, struct sm_cgroup *cg)
 {
-	int keep[3] = {mo->ready_fd, mo->term_in, -1};
+	int keep[4] = {mo->ready_fd, mo->term_in, -1, sm_log_fd()};
 	sm_error_t err = SM_ERROR_INIT;
 
 	close(lock_fd); /* flock is per open file: the parent's lock must end with the parent */
@@ -336,7 +336,7 @@ become_monitor(struct sm_monitor_opts *mo, int lock_fd, int dir_fd, struct sm_cg
 		(void)sm_write_all(mo->ready_fd, err.msg, strlen(err.msg));
 		_exit(1);
 	}
-	close_other_fds(keep, 3);
+	close_other_fds(keep, 4);
 	_exit(sm_monitor_main(mo) & 0xff);
 }
 
@@ -439,8 +439,11 @@ int sm_create_container(const struct sm_global_opts *g, struct sm_create_opts *o
 	/* The master goes to the caller before the VM boots, as runc does during create. */
 	if (master >= 0 && (r = sm_console_socket_send(o->console_socket, master, ptyname, err)) < 0)
 		goto out;
-	/* Before the cgroup: a template boot is shared by every container of this shape. */
-	template_for(&mo, &template_dir);
+	/* Before the cgroup: a template boot is shared by every container of this shape. A restore
+	 * needs none: its VM comes from the checkpoint. */
+	if (o->restore_image == NULL)
+		template_for(&mo, &template_dir);
+	mo.restore_image = o->restore_image;
 	if ((r = setup_cgroup(g, b.cfg, o->id, &mo, &cg, err)) < 0) {
 		const struct sm_oci_linux *l = b.cfg->linux_cfg;
 		/* Without privileges and without asking for limits, run without a cgroup, as rootless runc.

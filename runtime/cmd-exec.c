@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/signalfd.h>
 #include <sys/wait.h>
 #include <termios.h>
@@ -36,6 +37,16 @@ struct exec_opts {
 };
 
 static const int forwarded[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2};
+
+/*
+ * The host end of the exec's terminal: the pty slave whose master went to --console-socket (the
+ * engine resizes the master), or this process's own terminal. Its size is the guest pty's.
+ */
+struct term_watch {
+	int fd;		     /* -1: no terminal */
+	bool notified;	     /* SIGWINCH arrives on changes (the pty is our controlling terminal) */
+	unsigned rows, cols; /* the size the guest has */
+};
 
 static int parse(int argc, char **argv, struct exec_opts *o, sm_error_t *err)
 {
@@ -192,8 +203,29 @@ static int start_exec(int fd, const struct sm_buf *proc, const int fds[3], uint3
 	return r;
 }
 
-/* Forward signals to the process and wait for its EXIT; returns its status. */
-static int proxy_wait(int fd, int sfd, uint32_t stream, sm_error_t *err)
+/* The terminal's size when it changed since the guest got one: RESIZE to the monitor. */
+static void check_size(int fd, struct term_watch *tw)
+{
+	struct winsize ws;
+	struct sm_buf b = {0};
+
+	if (tw->fd < 0 || ioctl(tw->fd, TIOCGWINSZ, &ws) < 0 || ws.ws_row == 0 || ws.ws_col == 0 ||
+	    (ws.ws_row == tw->rows && ws.ws_col == tw->cols))
+		return;
+	tw->rows = ws.ws_row;
+	tw->cols = ws.ws_col;
+	sm_tlv_put_u32(&b, SM_MON_TAG_ROWS, tw->rows);
+	sm_tlv_put_u32(&b, SM_MON_TAG_COLS, tw->cols);
+	/* The monitor's OK comes back on this connection; proxy_wait skips it. */
+	(void)sm_mon_send(fd, SM_MON_RESIZE, 0, &b, NULL, 0, NULL);
+	sm_buf_free(&b);
+}
+
+/*
+ * Forward signals to the process and wait for its EXIT; returns its status. Terminal size changes
+ * are seen by SIGWINCH when the terminal is ours, else by looking once a second.
+ */
+static int proxy_wait(int fd, int sfd, uint32_t stream, struct term_watch *tw, sm_error_t *err)
 {
 	for (;;) {
 		struct pollfd p[2] = {{fd, POLLIN, 0}, {sfd, POLLIN, 0}};
@@ -202,9 +234,11 @@ static int proxy_wait(int fd, int sfd, uint32_t stream, sm_error_t *err)
 		uint32_t status;
 		int r;
 
-		if (poll(p, 2, -1) < 0 && errno != EINTR)
+		check_size(fd, tw);
+		if (poll(p, 2, tw->fd >= 0 && !tw->notified ? 1000 : -1) < 0 && errno != EINTR)
 			return sm_error_set(err, errno, "poll");
-		if ((p[1].revents & POLLIN) && read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+		if ((p[1].revents & POLLIN) && read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si) &&
+		    si.ssi_signo != SIGWINCH) {
 			struct sm_buf b = {0};
 			sm_tlv_put_u32(&b, SM_MON_TAG_SIGNAL, si.ssi_signo);
 			sm_tlv_put_u32(&b, SM_MON_TAG_STREAM, stream);
@@ -234,7 +268,34 @@ struct prepared {
 	int fds[3]; /* the process's stdio */
 	int master; /* console-socket pty master, or -1 */
 	char *ptyname;
+	struct term_watch tw;
 };
+
+/*
+ * The guest pty's initial size: the host terminal's when it has one (as runc sizes its pty from
+ * the caller's console), else process.consoleSize, which is also given to a console-socket pty
+ * (runc sizes the pty it hands over from consoleSize, so the engine sees it).
+ */
+static void initial_size(struct sm_oci_process *proc, struct term_watch *tw, bool new_pty)
+{
+	struct winsize ws;
+
+	if (new_pty && proc->has_console_size && proc->console_width <= 0xffff &&
+	    proc->console_height <= 0xffff) {
+		ws = (struct winsize){.ws_row = (unsigned short)proc->console_height,
+				      .ws_col = (unsigned short)proc->console_width};
+		(void)ioctl(tw->fd, TIOCSWINSZ, &ws);
+	}
+	if (ioctl(tw->fd, TIOCGWINSZ, &ws) == 0 && ws.ws_row > 0 && ws.ws_col > 0) {
+		proc->has_console_size = true;
+		proc->console_height = ws.ws_row;
+		proc->console_width = ws.ws_col;
+	}
+	if (proc->has_console_size) {
+		tw->rows = proc->console_height;
+		tw->cols = proc->console_width;
+	}
+}
 
 /* Everything up to the EXEC request, under the container's lock. */
 static int prepare(const struct sm_global_opts *g, const char *id, const struct exec_opts *o,
@@ -259,12 +320,12 @@ static int prepare(const struct sm_global_opts *g, const char *id, const struct 
 	if ((r = sm_oci_config_load(cfgpath, 0, &cfg, err)) < 0 ||
 	    (r = build_process(o, cfg, &proc, err)) < 0)
 		goto out;
-	r = sm_agent_spec_process(&pr->proc, proc, cfg->linux_cfg ? cfg->linux_cfg->seccomp : NULL, err);
-	if (r < 0)
-		goto out;
 	if (proc->terminal && o->console_socket != NULL) {
-		if ((r = sm_pty_open(&pr->master, &slave, &pr->ptyname, err)) < 0 ||
-		    (r = sm_console_socket_send(o->console_socket, pr->master, pr->ptyname, err)) < 0)
+		if ((r = sm_pty_open(&pr->master, &slave, &pr->ptyname, err)) < 0)
+			goto out;
+		pr->tw.fd = slave;
+		initial_size(proc, &pr->tw, true);
+		if ((r = sm_console_socket_send(o->console_socket, pr->master, pr->ptyname, err)) < 0)
 			goto out;
 		struct termios t;
 		/* A relay only: the guest's pty does echo and line editing. */
@@ -276,7 +337,13 @@ static int prepare(const struct sm_global_opts *g, const char *id, const struct 
 		pr->fds[1] = dup(slave);
 		pr->fds[2] = dup(slave);
 		slave = -1;
+	} else if (proc->terminal && isatty(STDIN_FILENO)) {
+		pr->tw.fd = STDIN_FILENO;
+		initial_size(proc, &pr->tw, false);
 	}
+	r = sm_agent_spec_process(&pr->proc, proc, cfg->linux_cfg ? cfg->linux_cfg->seccomp : NULL, err);
+	if (r < 0)
+		goto out;
 	if ((pr->fd = sm_container_connect(&c, err)) < 0)
 		r = pr->fd;
 out:
@@ -290,7 +357,7 @@ out:
 int cmd_exec(int argc, char **argv, const struct sm_global_opts *g, sm_error_t *err)
 {
 	struct exec_opts o = {0};
-	struct prepared pr = {.fd = -1, .fds = {0, 1, 2}, .master = -1};
+	struct prepared pr = {.fd = -1, .fds = {0, 1, 2}, .master = -1, .tw = {.fd = -1}};
 	cleanup_close int sfd = -1;
 	int ready[2] = {-1, -1}, r, status;
 	bool raw = false;
@@ -306,6 +373,7 @@ int cmd_exec(int argc, char **argv, const struct sm_global_opts *g, sm_error_t *
 	sigemptyset(&set);
 	for (size_t i = 0; i < SM_ARRAY_SIZE(forwarded); i++)
 		sigaddset(&set, forwarded[i]);
+	sigaddset(&set, SIGWINCH); /* not forwarded: the terminal's size is checked instead */
 	sigprocmask(SIG_BLOCK, &set, NULL);
 	if (o.detach) {
 		if (pipe2(ready, O_CLOEXEC) < 0) {
@@ -335,6 +403,9 @@ int cmd_exec(int argc, char **argv, const struct sm_global_opts *g, sm_error_t *
 		}
 		close(ready[0]);
 		setsid();
+		/* A session leader now: the console-socket pty can be its terminal, for SIGWINCH. */
+		if (pr.master >= 0)
+			(void)ioctl(pr.tw.fd, TIOCSCTTY, 0);
 	}
 	sfd = signalfd(-1, &set, SFD_CLOEXEC);
 	if ((r = start_exec(pr.fd, &pr.proc, pr.fds, &stream, err)) < 0) {
@@ -354,7 +425,9 @@ int cmd_exec(int argc, char **argv, const struct sm_global_opts *g, sm_error_t *
 		cfmakeraw(&t);
 		raw = tcsetattr(STDIN_FILENO, TCSANOW, &t) == 0;
 	}
-	r = proxy_wait(pr.fd, sfd, stream, err);
+	/* SIGWINCH reaches us only for our controlling terminal, and only in its foreground group. */
+	pr.tw.notified = pr.tw.fd >= 0 && tcgetsid(pr.tw.fd) == getsid(0) && tcgetpgrp(pr.tw.fd) == getpgrp();
+	r = proxy_wait(pr.fd, sfd, stream, &pr.tw, err);
 	if (raw)
 		tcsetattr(STDIN_FILENO, TCSANOW, &saved);
 	if (o.detach)

@@ -1,55 +1,54 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * sm-runtime ps [--format table|json] ID: the container's processes. The pids are the guest's
- * (the container's pid namespace inside its VM): no host process corresponds to them.
+ * sm-runtime ps [--format table|json] ID [PS-OPTIONS]: the container's processes, as runc's (which
+ * runs the host's `ps -ef` and keeps the container's lines). The pids are the guest's (the agent's
+ * pid namespace inside the VM): no host process corresponds to them. The table is built from what
+ * the guest agent reports (runtime/ps-table.h); json is runc's array of pids.
  */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "common/cleanup.h"
 #include "runtime/commands.h"
 #include "runtime/container.h"
 #include "runtime/monitor-proto.h"
+#include "runtime/ps-table.h"
 
-int cmd_ps(int argc, char **argv, const struct sm_global_opts *g, sm_error_t *err)
+/* The processes from the monitor's PS_REPLY: the agent's details when present, else the pids. */
+static int ps_list(const struct sm_mon_msg *m, struct sm_ps_list *l, sm_error_t *err)
 {
-	static const struct option opts[] = {
-	    {"format", required_argument, NULL, 'f'}, {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
-	cleanup_free char *root = sm_container_root(g->root);
-	const char *format = "table";
-	struct sm_container c;
-	struct sm_mon_msg m = {0};
 	struct sm_tlv_reader rd;
-	enum sm_oci_status status;
-	cleanup_close int fd = -1;
 	const uint8_t *val;
 	uint16_t tag;
 	uint32_t len;
-	bool json, first = true;
-	int ch, r;
 
-	while ((ch = getopt_long(argc, argv, "+f:h", opts, NULL)) != -1) {
-		if (ch == 'f')
-			format = optarg;
-		else if (ch == 'h') {
-			printf("usage: sm-runtime ps [--format table|json] ID\n\n"
-			       "List the container's processes by their pids inside the VM (guest pids).\n");
-			return 0;
-		} else
-			return sm_error_set(err, 0, "unknown option `%s` (see sm-runtime ps --help)",
-					    argv[optind - 1]);
+	*l = (struct sm_ps_list){0};
+	sm_tlv_reader_init(&rd, m->payload, m->hdr.len);
+	while (sm_tlv_next(&rd, &tag, &val, &len) > 0)
+		if (tag == SM_MON_TAG_PS_INFO)
+			return sm_ps_decode(val, len, l, err);
+	/* A monitor started by an older sm-runtime sends the pids only. */
+	sm_tlv_reader_init(&rd, m->payload, m->hdr.len);
+	while (sm_tlv_next(&rd, &tag, &val, &len) > 0) {
+		uint32_t pid;
+		if (tag == SM_MON_TAG_PID && sm_tlv_u32(val, len, &pid) == 0)
+			sm_ps_list_add_pid(l, pid);
 	}
-	if (strcmp(format, "table") != 0 && strcmp(format, "json") != 0)
-		return sm_error_set(err, 0, "--format: `%s` is not table or json", format);
-	json = strcmp(format, "json") == 0;
-	if (optind >= argc)
-		return sm_error_set(err, 0, "ps needs a container id");
-	if (optind != argc - 1)
-		return sm_error_set(
-		    err, 0, "ps options for the host's ps(1) are not supported: the processes are in the VM");
-	if ((r = sm_container_open(root, argv[optind], &c, err)) < 0)
+	return 0;
+}
+
+static int query(const struct sm_global_opts *g, const char *id, struct sm_mon_msg *m, sm_error_t *err)
+{
+	cleanup_free char *root = sm_container_root(g->root);
+	enum sm_oci_status status;
+	struct sm_container c;
+	cleanup_close int fd = -1;
+	int r;
+
+	if ((r = sm_container_open(root, id, &c, err)) < 0)
 		goto out;
 	if ((r = sm_container_status(&c, &status, NULL, err)) < 0)
 		goto out;
@@ -62,21 +61,57 @@ int cmd_ps(int argc, char **argv, const struct sm_global_opts *g, sm_error_t *er
 		r = fd;
 		goto out;
 	}
-	if ((r = sm_mon_call(fd, SM_MON_PS, NULL, NULL, 0, &m, SM_MON_CALL_TIMEOUT_MS, err)) < 0)
-		goto out;
-	printf(json ? "[" : "PID\n");
-	sm_tlv_reader_init(&rd, m.payload, m.hdr.len);
-	while (sm_tlv_next(&rd, &tag, &val, &len) > 0) {
-		uint32_t pid;
-		if (tag != SM_MON_TAG_PID || sm_tlv_u32(val, len, &pid) < 0)
-			continue;
-		printf(json ? "%s%u" : "%s%u\n", json && !first ? "," : "", pid);
-		first = false;
-	}
-	if (json)
-		printf("]\n");
+	r = sm_mon_call(fd, SM_MON_PS, NULL, NULL, 0, m, SM_MON_CALL_TIMEOUT_MS, err);
 out:
-	sm_mon_msg_clear(&m);
 	sm_container_close(&c);
+	return r;
+}
+
+int cmd_ps(int argc, char **argv, const struct sm_global_opts *g, sm_error_t *err)
+{
+	static const struct option opts[] = {
+	    {"format", required_argument, NULL, 'f'}, {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
+	const char *format = "table";
+	struct sm_ps_format *fmt = NULL;
+	struct sm_mon_msg m = {0};
+	struct sm_ps_list l = {0};
+	bool json;
+	int ch, r;
+
+	while ((ch = getopt_long(argc, argv, "+f:h", opts, NULL)) != -1) {
+		if (ch == 'f')
+			format = optarg;
+		else if (ch == 'h') {
+			printf(
+			    "usage: sm-runtime ps [--format table|json] ID [-- PS-OPTIONS]\n\n"
+			    "List the container's processes by their pids inside the VM (guest pids),\n"
+			    "like `ps -ef`. PS-OPTIONS: -e, -A, -f, -o FIELD[=HEADER],..., --no-headers.\n");
+			return 0;
+		} else
+			return sm_error_set(err, 0, "unknown option `%s` (see sm-runtime ps --help)",
+					    argv[optind - 1]);
+	}
+	if (strcmp(format, "table") != 0 && strcmp(format, "json") != 0)
+		return sm_error_set(err, 0, "invalid format option `%s`: table or json", format);
+	json = strcmp(format, "json") == 0;
+	if (optind >= argc)
+		return sm_error_set(err, 0, "ps needs a container id");
+	/* runc ignores ps options with --format json; the options are checked before the guest is asked. */
+	if (!json && (r = sm_ps_format_parse(argv + optind + 1, (size_t)(argc - optind - 1), &fmt, err)) < 0)
+		return r;
+	if ((r = query(g, argv[optind], &m, err)) < 0 || (r = ps_list(&m, &l, err)) < 0)
+		goto out;
+	if (json) {
+		printf("[");
+		for (size_t i = 0; i < l.n; i++)
+			printf("%s%u", i ? "," : "", l.v[i].pid);
+		printf("]\n");
+	} else {
+		sm_ps_print(stdout, fmt, &l, time(NULL));
+	}
+out:
+	sm_ps_list_free(&l);
+	sm_ps_format_free(fmt);
+	sm_mon_msg_clear(&m);
 	return r < 0 ? r : 0;
 }

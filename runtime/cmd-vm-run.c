@@ -41,6 +41,8 @@ static void usage(FILE *f)
 	    "  --append PARAMS      extra kernel parameters, appended last\n"
 	    "  --bundle DIR         run the OCI bundle's process (DIR/config.json) in the VM with its\n"
 	    "                       rootfs over virtio-fs; exit with the process's status\n"
+	    "  --template           with --bundle: restore the template VM of this shape (booted and\n"
+	    "                       saved once per shape, as `create` does) instead of booting\n"
 	    "  --share DIR          share DIR with the guest over virtio-fs, tag `sm-root`\n"
 	    "                       (mount it in the guest: mount -t virtiofs sm-root /mnt)\n"
 	    "  --dax MIB            give the share a DAX window of MIB MiB (mount with -o dax=always)\n"
@@ -48,6 +50,8 @@ static void usage(FILE *f)
 	    "  --timeout SECONDS    stop the VM and fail after this long (default: no limit)\n"
 	    "  --save-snapshot DIR  boot until the guest init reports ready, save a snapshot of the VM\n"
 	    "                       into DIR (docs/design/snapshot-format.md) and exit\n"
+	    "  --leave-running      with --save-snapshot: after saving, let the VM go on (run the\n"
+	    "                       command) instead of exiting\n"
 	    "  --restore DIR        restore the snapshot in DIR instead of booting (same --mem, --cpus\n"
 	    "                       and devices; --share may name another directory); with --timings,\n"
 	    "                       print the restore latency\n"
@@ -63,6 +67,7 @@ struct vm_run_opts {
 	const char *share, *bundle;
 	uint64_t dax_mib;
 	const char *save_dir, *restore_dir;
+	bool leave_running, use_template;
 };
 
 static int parse_opts(int argc, char **argv, struct vm_run_opts *o, sm_error_t *err)
@@ -75,6 +80,7 @@ static int parse_opts(int argc, char **argv, struct vm_run_opts *o, sm_error_t *
 	    {"share", required_argument, NULL, 's'},   {"dax", required_argument, NULL, 'D'},
 	    {"bundle", required_argument, NULL, 'b'},
 	    {"save-snapshot", required_argument, NULL, 'S'}, {"restore", required_argument, NULL, 'R'},
+	    {"leave-running", no_argument, NULL, 'L'}, {"template", no_argument, NULL, 'P'},
 	    {"help", no_argument, NULL, 'h'},	       {NULL, 0, NULL, 0},
 	};
 	int c, r;
@@ -118,6 +124,12 @@ static int parse_opts(int argc, char **argv, struct vm_run_opts *o, sm_error_t *
 		case 'R':
 			o->restore_dir = optarg;
 			break;
+		case 'L':
+			o->leave_running = true;
+			break;
+		case 'P':
+			o->use_template = true;
+			break;
 		case 'D':
 			if ((r = sm_parse_u64(optarg, 0, 1024, "--dax (MiB)", &o->dax_mib, err)) < 0)
 				return r;
@@ -139,6 +151,10 @@ static int parse_opts(int argc, char **argv, struct vm_run_opts *o, sm_error_t *
 		return sm_error_set(err, 0, "--bundle runs the bundle's process: it excludes --cmdline and --share");
 	if ((o->save_dir != NULL || o->restore_dir != NULL) && o->bundle != NULL)
 		return sm_error_set(err, 0, "--save-snapshot and --restore do not work with --bundle");
+	if (o->leave_running && o->save_dir == NULL)
+		return sm_error_set(err, 0, "--leave-running goes with --save-snapshot");
+	if (o->use_template && o->bundle == NULL)
+		return sm_error_set(err, 0, "--template goes with --bundle (a template VM runs the agent)");
 	if (o->save_dir != NULL && o->restore_dir != NULL)
 		return sm_error_set(err, 0, "--save-snapshot and --restore exclude each other");
 	if (optind < argc)
@@ -256,8 +272,11 @@ static int run(const struct sm_sandbox_config *cfg, const struct vm_run_opts *o,
 			goto out;
 	}
 	if (o->save_dir != NULL) {
-		r = save_when_ready(sb, o->save_dir, timeout_ns, err);
-		goto out;
+		if ((r = save_when_ready(sb, o->save_dir, timeout_ns, err)) < 0 || !o->leave_running)
+			goto out;
+		fprintf(stderr, "vm-run: snapshot saved in %s, the VM goes on\n", o->save_dir);
+		if ((r = sm_sandbox_resume(sb, err)) < 0)
+			goto out;
 	}
 	if (sm_machine_wait(m, timeout_ns, res) < 0) {
 		sm_vm_stop(sm_machine_vm(m), SM_VM_STOP_REQUESTED, "timed out after %lld s",
@@ -311,11 +330,12 @@ int cmd_vm_run(int argc, char **argv, const struct sm_global_opts *g, sm_error_t
 		/* The console carries only kernel and init messages here: keep them for --debug. */
 		cfg.machine.console_out_fd = g->debug ? STDERR_FILENO : -1;
 		cfg.machine.console_in_fd = -1;
-		return sm_run_bundle(o.bundle, &cfg, o.timeout_s ? (int64_t)o.timeout_s * 1000000000 : -1, err);
+		return sm_run_bundle(o.bundle, &cfg, o.use_template,
+				     o.timeout_s ? (int64_t)o.timeout_s * 1000000000 : -1, err);
 	}
 	if ((r = run(&cfg, &o, t0, o.timeout_s ? (int64_t)o.timeout_s * 1000000000 : -1, &res, err)) < 0)
 		return r;
-	if (o.save_dir != NULL)
+	if (o.save_dir != NULL && !o.leave_running)
 		return 0;
 	if (o.timings || g->debug)
 		print_timings(&res, t0);

@@ -49,6 +49,17 @@ int cmd_pause(int argc, char **argv, const struct sm_global_opts *g, sm_error_t 
 int cmd_resume(int argc, char **argv, const struct sm_global_opts *g, sm_error_t *err);
 int cmd_update(int argc, char **argv, const struct sm_global_opts *g, sm_error_t *err);
 int cmd_features(int argc, char **argv, const struct sm_global_opts *g, sm_error_t *err);
+int cmd_checkpoint(int argc, char **argv, const struct sm_global_opts *g, sm_error_t *err);
+int cmd_restore(int argc, char **argv, const struct sm_global_opts *g, sm_error_t *err);
+
+/*
+ * Checkpoint images (docs/design/snapshot-format.md, "Checkpoint images"): the directory holds
+ * the snapshot's state file (snapshot/snapshot.h), the memory as a compressed image
+ * (snapshot/zimage.h) and a small JSON file with what a restore needs besides the bundle.
+ * `restore` is `create` with sm_create_opts.restore_image set, then `start`.
+ */
+#define SM_CHECKPOINT_MEMORY "memory.zimg"
+#define SM_CHECKPOINT_INFO "checkpoint.json"
 
 /* ---- shared by the lifecycle commands (docs/design/lifecycle.md) ---- */
 
@@ -59,6 +70,7 @@ struct sm_create_opts {
 	bool no_pivot, no_new_keyring;
 	bool foreground; /* `run` without --detach: a terminal may use this process's stdio */
 	bool terminal;	 /* out: the config has process.terminal */
+	const char *restore_image; /* `restore`: the checkpoint image (absolute) the VM comes from */
 };
 
 /* getopt_long entries for struct sm_create_opts (codes b p c P n k). */

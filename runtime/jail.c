@@ -207,6 +207,14 @@ int sm_jail_prepare(const char *state_dir, int *keep_fd, sm_error_t *err)
 		    strerror(errno));
 		return 0;
 	}
+	/*
+	 * The VMM needs no network (vsock is a pathname Unix socket), no SysV IPC, no host name and
+	 * no view of the cgroup tree: its own namespaces for those keep it from the host's, and the
+	 * container's pid (this process) then has namespaces apart from the runtime's, as a runc
+	 * container's init has.
+	 */
+	if (unshare(CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP) < 0)
+		return sm_error_set(err, errno, "VMM jail: unshare(net, ipc, uts, cgroup namespaces)");
 	/* Slave: host unmounts still reach the copy until the pivot, nothing goes back to the host. */
 	if (mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) < 0)
 		return sm_error_set(err, errno, "VMM jail: make the mount namespace a slave of the host's");

@@ -227,6 +227,11 @@ static void log_write(int level, const char *msg)
 	free(b.p);
 }
 
+int sm_log_fd(void)
+{
+	return log_cfg.to_file ? log_cfg.fd : -1;
+}
+
 int sm_log_init(const char *path, const char *format, bool debug, sm_error_t *err)
 {
 	bool json;

@@ -47,4 +47,11 @@ void sm_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)
  */
 void sm_log_error(const sm_error_t *err);
 
+/*
+ * The fd records go to when a --log file is open, else -1 (stderr is not counted). A process
+ * that closes the fds it does not know, like the monitor after its fork, keeps this one so its
+ * records still reach the file and never a later file that reuses the number.
+ */
+int sm_log_fd(void);
+
 #endif

@@ -25,6 +25,8 @@ static const struct sm_command commands[] = {
 	{"update", cmd_update, "change a container's host cgroup limits", false},
 	{"features", cmd_features, "print the features this runtime implements", false},
 	{"spec", cmd_spec, "write a default config.json into a bundle", false},
+	{"checkpoint", cmd_checkpoint, "save a running container's VM into an image directory", false},
+	{"restore", cmd_restore, "create and start a container from a checkpoint image", false},
 	{"prepare", cmd_prepare, "boot and save the template VM of a VM shape ahead of time", false},
 	{"vm-run", cmd_vm_run, "boot a microVM and run one command in it (diagnostic)", true},
 };

@@ -36,8 +36,14 @@ enum sm_mon_type {
 	SM_MON_OK = 9,
 	SM_MON_ERROR = 10,
 	SM_MON_STATUS_REPLY = 11, /* STATE (enum sm_oci_status), EXIT_STATUS when stopped, PID */
-	SM_MON_PS_REPLY = 12,	  /* PID repeated */
+	SM_MON_PS_REPLY = 12,	  /* PID repeated, PS_INFO */
 	SM_MON_EXIT = 13,	  /* STATUS: an exec'd process ended */
+	/* IMAGE_PATH (absolute dir, for messages), LEAVE_RUNNING (u32 0/1), the dir as 1 fd:
+	 * snapshot the VM into it (docs/design/lifecycle.md, "Checkpoint and restore") -> OK;
+	 * without LEAVE_RUNNING the monitor then stops the VM and exits. */
+	SM_MON_CHECKPOINT = 14,
+	/* ROWS, COLS: the exec's terminal (on the EXEC connection) was resized -> OK (helper G) */
+	SM_MON_RESIZE = 15,
 	SM_MON_TYPE_MAX
 };
 
@@ -52,6 +58,11 @@ enum sm_mon_tag {
 	SM_MON_TAG_MESSAGE = 8,
 	SM_MON_TAG_PROCESS = 9,
 	SM_MON_TAG_STATUS = 10,
+	SM_MON_TAG_IMAGE_PATH = 11,    /* CHECKPOINT: string, no NUL */
+	SM_MON_TAG_LEAVE_RUNNING = 12, /* CHECKPOINT: u32 0/1 */
+	SM_MON_TAG_ROWS = 13,	       /* RESIZE: u32 1..65535 */
+	SM_MON_TAG_COLS = 14,	       /* RESIZE: u32 1..65535 */
+	SM_MON_TAG_PS_INFO = 15,       /* PS_REPLY: the agent's PS_REPLY payload (its own tags) */
 };
 
 /* A received message; payload is malloc'd, fds are owned by the receiver (-1 when absent). */

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "common/cleanup.h"
+#include "common/proto-tags.h"
 #include "common/util.h"
 #include "oci/state.h"
 #include "runtime/agent-client.h"
@@ -30,47 +31,14 @@
 #include "runtime/monitor-proto.h"
 #include "runtime/log.h"
 #include "runtime/monitor.h"
+#include "runtime/monitor-internal.h"
 #include "runtime/template.h"
-
-#define AGENT_PORT 1024
-#define MAX_CLIENTS 64
-#define INIT_STREAM 1
-#define AGENT_TIMEOUT_MS 120000 /* generous: guests crawl on loaded hosts with emulated kernel code */
 
 /* Signals the monitor passes on to the container process, as runc's init would receive them. */
 static const int forwarded_signals[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH};
 
-struct client {
-	int fd;
-	uint32_t exec_stream; /* 0: none */
-	int io[3];	      /* the exec process's stdio, owned */
-};
-
-struct monitor {
-	const struct sm_monitor_opts *o;
-	struct sm_sandbox *sb;
-	struct sm_bind_shares binds;
-	struct sm_bind_shares padded; /* binds + the template layout's unused shares */
-	struct sm_agent_client *agent;
-	enum sm_oci_status status;
-	int exit_status;
-	uint32_t guest_pid;
-	uint32_t next_stream;
-	int listen_fd, sfd;
-	bool shutdown;
-	bool restored; /* from a template snapshot rather than booted */
-	struct client clients[MAX_CLIENTS];
-	size_t nclients;
-	/* terminal: host input is fed to the console only once the process has opened hvc0 */
-	int cons_pipe[2];
-	bool feed_console;
-	char inbuf[4096];
-	size_t inlen, inoff;
-	struct winsize ws;
-};
-
 /* Connect to the agent, giving up early when the VM stops while it boots. */
-static int connect_agent(struct monitor *m, int *fd, sm_error_t *err)
+int sm_mon_connect_agent(struct sm_mon *m, int *fd, sm_error_t *err)
 {
 	struct sm_machine *mach = sm_sandbox_machine(m->sb);
 	int64_t t = m->o->boot_timeout_ns;
@@ -80,7 +48,7 @@ static int connect_agent(struct monitor *m, int *fd, sm_error_t *err)
 		struct sm_machine_result res;
 		sm_error_t cerr = SM_ERROR_INIT;
 
-		*fd = sm_agent_connect_hybrid(SM_CONTAINER_VSOCK_SOCK, AGENT_PORT, 1000, &cerr);
+		*fd = sm_agent_connect_hybrid(SM_CONTAINER_VSOCK_SOCK, SM_MON_AGENT_PORT, 1000, &cerr);
 		if (*fd >= 0)
 			return 0;
 		if (sm_machine_wait(mach, 0, &res) == 0) {
@@ -94,16 +62,22 @@ static int connect_agent(struct monitor *m, int *fd, sm_error_t *err)
 	}
 }
 
-/* Restore the template snapshot; on failure the caller boots instead (the reason is logged). */
-static int restore_template(struct monitor *m, const struct sm_sandbox_config *sb)
+/*
+ * Restore the snapshot (the template, or the checkpoint `restore` imported). A template that does
+ * not restore makes the caller boot instead (the reason is logged); a checkpoint must restore.
+ */
+static int restore_snapshot(struct sm_mon *m, const struct sm_sandbox_config *sb, sm_error_t *err)
 {
-	sm_error_t err = SM_ERROR_INIT;
+	const char *dir = m->snapshot_dir;
+	sm_error_t e = SM_ERROR_INIT;
 
-	if (sm_sandbox_restore(sb, m->o->template_dir, &m->sb, NULL, &err) == 0)
+	if (sm_sandbox_restore(sb, dir, &m->sb, NULL, &e) == 0)
 		return 0;
-	sm_log(SM_LOG_WARN, "template `%s` not restored, booting: %s", m->o->template_dir, err.msg);
 	m->sb = NULL;
-	return -1;
+	if (m->o->restore_image != NULL)
+		return sm_error_set(err, e.code, "checkpoint image `%s`: %s", m->o->restore_image, e.msg);
+	sm_log(SM_LOG_WARN, "template `%s` not restored, booting: %s", dir, e.msg);
+	return 1;
 }
 
 /*
@@ -111,7 +85,7 @@ static int restore_template(struct monitor *m, const struct sm_sandbox_config *s
  * RNG state was saved with it) and the current wall clock (it was saved with the guest's clock).
  * Failures are worth a warning, not a failed create (an older agent lacks SET_TIME).
  */
-static void refresh_clone(struct monitor *m)
+static void refresh_clone(struct sm_mon *m)
 {
 	uint8_t seed[256];
 	sm_error_t err = SM_ERROR_INIT;
@@ -120,16 +94,16 @@ static void refresh_clone(struct monitor *m)
 	    sm_agent_client_seed(m->agent, seed, sizeof(seed), &err) < 0)
 		sm_log(SM_LOG_WARN, "restored VM: guest RNG not reseeded: %s", err.msg);
 	sm_error_clear(&err);
-	if (sm_agent_client_set_time(m->agent, AGENT_TIMEOUT_MS, &err) < 0)
+	if (sm_agent_client_set_time(m->agent, SM_MON_AGENT_TIMEOUT_MS, &err) < 0)
 		sm_log(SM_LOG_WARN, "restored VM: guest clock not set: %s", err.msg);
 }
 
 /*
- * Get a sandbox whose agent is ready: boot a fresh VM and wait for its agent. This is the one
- * place to replace with a snapshot-template restore; everything after it only needs m->sb and
- * m->agent.
+ * Get a sandbox whose agent is ready (monitor-internal.h): restore m->snapshot_dir (the template,
+ * or the checkpoint `restore` imported) or boot a fresh VM, on the container's own vsock CID;
+ * everything after it only needs m->sb and m->agent.
  */
-static int monitor_boot_sandbox(struct monitor *m, sm_error_t *err)
+int sm_mon_boot_sandbox(struct sm_mon *m, sm_error_t *err)
 {
 	const struct sm_monitor_opts *o = m->o;
 	struct sm_sandbox_config sb = o->sb;
@@ -153,6 +127,8 @@ static int monitor_boot_sandbox(struct monitor *m, sm_error_t *err)
 		sb.console = true;
 		sb.console_in_fd = m->cons_pipe[0];
 		sb.console_out_fd = o->term_out;
+		/* create's pty becomes our terminal, so resizes arrive as SIGWINCH (run's own fails). */
+		(void)ioctl(o->term_in, TIOCSCTTY, 0);
 		if (ioctl(o->term_in, TIOCGWINSZ, &m->ws) == 0 && m->ws.ws_col > 0) {
 			sb.console_cols = m->ws.ws_col;
 			sb.console_rows = m->ws.ws_row;
@@ -164,7 +140,10 @@ static int monitor_boot_sandbox(struct monitor *m, sm_error_t *err)
 	/* The template layout whether restoring or booting, so both give the guest the same devices. */
 	if ((r = sm_template_complete_config(&sb, &m->binds, &m->padded, err)) < 0)
 		return r;
-	if (o->template_dir != NULL && restore_template(m, &sb) == 0) {
+	sb.guest_cid = m->cid;
+	if (m->snapshot_dir != NULL && (r = restore_snapshot(m, &sb, err)) <= 0) {
+		if (r < 0)
+			return r;
 		m->restored = true;
 	} else if ((r = sm_sandbox_create(&sb, &m->sb, err)) < 0 ||
 		   (r = sm_machine_start(sm_sandbox_machine(m->sb), err)) < 0) {
@@ -175,19 +154,34 @@ static int monitor_boot_sandbox(struct monitor *m, sm_error_t *err)
 	if ((r = sm_jail_enter(err)) < 0 ||
 	    (r = sm_confine_seccomp(&(struct sm_confine_opts){.debug = o->debug}, err)) < 0)
 		return r;
-	if ((r = connect_agent(m, &fd, err)) < 0)
-		return r;
-	if ((r = sm_agent_client_new(fd, &m->agent, err)) < 0)
-		return r;
-	if ((r = sm_agent_client_handshake(m->agent, AGENT_TIMEOUT_MS, err)) < 0)
-		return r;
+	/*
+	 * A restored guest may still hold a connection from before the save (a checkpoint taken while
+	 * the agent was busy) and reset ours while it takes that one down: connect again a few times.
+	 */
+	for (int attempt = 0;; attempt++) {
+		if ((r = sm_mon_connect_agent(m, &fd, err)) < 0)
+			return r;
+		if ((r = sm_agent_client_new(fd, &m->agent, err)) < 0)
+			return r;
+		r = sm_agent_client_handshake(m->agent, SM_MON_AGENT_TIMEOUT_MS, err);
+		if (r == 0)
+			break;
+		if (!m->restored || attempt >= 20 || (err->code != ECONNRESET && err->code != EPIPE))
+			return r;
+		sm_log(SM_LOG_DEBUG, "agent connection %d after restore: %s; connecting again", attempt + 1,
+		       err->msg);
+		sm_agent_client_free(m->agent);
+		m->agent = NULL;
+		sm_error_clear(err);
+		usleep(250 * 1000);
+	}
 	if (m->restored)
 		refresh_clone(m);
 	return 0;
 }
 
 /* CREATE: the container is set up in the guest and its process waits for START. */
-static int monitor_create_container(struct monitor *m, sm_error_t *err)
+static int monitor_create_container(struct sm_mon *m, sm_error_t *err)
 {
 	const struct sm_monitor_opts *o = m->o;
 	struct sm_agent_spec_opts so = {.rootfs_tag = SM_SANDBOX_ROOT_TAG, .bundle = o->bundle};
@@ -203,9 +197,15 @@ static int monitor_create_container(struct monitor *m, sm_error_t *err)
 		so.terminal_hvc = true;
 		io = (struct sm_agent_stdio){-1, -1, -1};
 	}
-	if ((r = sm_agent_spec_create(&payload, o->cfg, &so, err)) >= 0)
-		r = sm_agent_client_create(m->agent, INIT_STREAM, &payload, &io, &m->guest_pid,
-					   AGENT_TIMEOUT_MS, err);
+	r = sm_agent_spec_create(&payload, o->cfg, &so, err);
+	/* The host terminal's size over consoleSize (the agent takes the last ROWS/COLS). */
+	if (r >= 0 && o->cfg->process->terminal && m->ws.ws_row > 0 && m->ws.ws_col > 0) {
+		sm_tlv_put_u32(&payload, SM_TAG_ROWS, m->ws.ws_row);
+		sm_tlv_put_u32(&payload, SM_TAG_COLS, m->ws.ws_col);
+	}
+	if (r >= 0)
+		r = sm_agent_client_create(m->agent, SM_MON_INIT_STREAM, &payload, &io, &m->guest_pid,
+					   SM_MON_AGENT_TIMEOUT_MS, err);
 	sm_buf_free(&payload);
 	if (r < 0)
 		return r;
@@ -214,7 +214,7 @@ static int monitor_create_container(struct monitor *m, sm_error_t *err)
 	return 0;
 }
 
-static int listen_control(struct monitor *m, sm_error_t *err)
+static int listen_control(struct sm_mon *m, sm_error_t *err)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 
@@ -241,21 +241,26 @@ static void send_ok(int fd, uint32_t pid, uint32_t stream)
 	sm_buf_free(&b);
 }
 
-static int do_start(struct monitor *m, sm_error_t *err)
+static int do_start(struct sm_mon *m, sm_error_t *err)
 {
 	int r;
 
 	if (m->status != SM_OCI_STATUS_CREATED)
 		return sm_error_set(err, 0, "cannot start a container that is %s",
 				    sm_oci_status_name(m->status));
-	if ((r = sm_agent_client_start(m->agent, INIT_STREAM, AGENT_TIMEOUT_MS, err)) < 0)
+	if (m->reattached) {
+		/* restore = create + start: the restored process never stopped running in the guest. */
+		m->status = SM_OCI_STATUS_RUNNING;
+		return 0;
+	}
+	if ((r = sm_agent_client_start(m->agent, SM_MON_INIT_STREAM, SM_MON_AGENT_TIMEOUT_MS, err)) < 0)
 		return r;
 	m->status = SM_OCI_STATUS_RUNNING;
 	return 0;
 }
 
 /* pause: the vCPUs stop (the guest, agent included, is frozen); resume lets them run again. */
-static int do_pause(struct monitor *m, bool pause, sm_error_t *err)
+int sm_mon_pause(struct sm_mon *m, bool pause, sm_error_t *err)
 {
 	struct sm_vm *vm = sm_machine_vm(sm_sandbox_machine(m->sb));
 	int r;
@@ -271,14 +276,14 @@ static int do_pause(struct monitor *m, bool pause, sm_error_t *err)
 }
 
 /* A frozen guest cannot answer the agent protocol: thaw it for what must reach the guest. */
-static int thaw(struct monitor *m, sm_error_t *err)
+static int thaw(struct sm_mon *m, sm_error_t *err)
 {
 	if (m->status != SM_OCI_STATUS_PAUSED)
 		return 0;
-	return do_pause(m, false, err);
+	return sm_mon_pause(m, false, err);
 }
 
-static int do_kill(struct monitor *m, const struct sm_mon_msg *msg, sm_error_t *err)
+static int do_kill(struct sm_mon *m, const struct sm_mon_msg *msg, sm_error_t *err)
 {
 	uint32_t sig = SIGTERM, all = 0, stream = 0;
 
@@ -297,11 +302,11 @@ static int do_kill(struct monitor *m, const struct sm_mon_msg *msg, sm_error_t *
 	}
 	if (m->status != SM_OCI_STATUS_CREATED && m->status != SM_OCI_STATUS_RUNNING)
 		return sm_error_set(err, 0, "container not running");
-	return sm_agent_client_signal(m->agent, stream ? stream : INIT_STREAM, (int)sig, all != 0,
-				      AGENT_TIMEOUT_MS, err);
+	return sm_agent_client_signal(m->agent, stream ? stream : SM_MON_INIT_STREAM, (int)sig, all != 0,
+				      SM_MON_AGENT_TIMEOUT_MS, err);
 }
 
-static void do_status(struct monitor *m, int fd)
+static void do_status(struct sm_mon *m, int fd)
 {
 	struct sm_buf b = {0};
 
@@ -313,10 +318,10 @@ static void do_status(struct monitor *m, int fd)
 	sm_buf_free(&b);
 }
 
-static int do_ps(struct monitor *m, int fd, sm_error_t *err)
+static int do_ps(struct sm_mon *m, int fd, sm_error_t *err)
 {
 	cleanup_free uint32_t *pids = NULL;
-	struct sm_buf b = {0};
+	struct sm_buf b = {0}, raw = {0};
 	size_t n = 0;
 	int r;
 
@@ -325,16 +330,20 @@ static int do_ps(struct monitor *m, int fd, sm_error_t *err)
 	if (m->status == SM_OCI_STATUS_PAUSED)
 		return sm_error_set(err, 0,
 				    "container is paused: its processes cannot be listed until resume");
-	if ((r = sm_agent_client_ps(m->agent, &pids, &n, AGENT_TIMEOUT_MS, err)) < 0)
+	if ((r = sm_agent_client_ps_full(m->agent, &pids, &n, &raw, SM_MON_AGENT_TIMEOUT_MS, err)) < 0)
 		return r;
 	for (size_t i = 0; i < n; i++)
 		sm_tlv_put_u32(&b, SM_MON_TAG_PID, pids[i]);
+	/* The agent's process details (its tags) for `ps`: bounded by the agent to fit here. */
+	if (raw.len > 0 && raw.len <= SM_PS_MAX_PAYLOAD)
+		sm_tlv_put(&b, SM_MON_TAG_PS_INFO, raw.data, (uint32_t)raw.len);
+	sm_buf_free(&raw);
 	r = sm_mon_send(fd, SM_MON_PS_REPLY, 0, &b, NULL, 0, err);
 	sm_buf_free(&b);
 	return r;
 }
 
-static int do_exec(struct monitor *m, struct client *cl, struct sm_mon_msg *msg, sm_error_t *err)
+static int do_exec(struct sm_mon *m, struct sm_mon_client *cl, struct sm_mon_msg *msg, sm_error_t *err)
 {
 	struct sm_tlv_reader rd;
 	struct sm_buf payload = {0};
@@ -361,7 +370,7 @@ static int do_exec(struct monitor *m, struct client *cl, struct sm_mon_msg *msg,
 		msg->fds[i] = -1;
 	}
 	io = (struct sm_agent_stdio){cl->io[0], cl->io[1], cl->io[2]};
-	r = sm_agent_client_exec(m->agent, stream, &payload, &io, &pid, AGENT_TIMEOUT_MS, err);
+	r = sm_agent_client_exec(m->agent, stream, &payload, &io, &pid, SM_MON_AGENT_TIMEOUT_MS, err);
 	sm_buf_free(&payload);
 	if (r < 0) {
 		sm_agent_client_release(m->agent, stream);
@@ -376,9 +385,9 @@ static int do_exec(struct monitor *m, struct client *cl, struct sm_mon_msg *msg,
 	return 0;
 }
 
-static void drop_client(struct monitor *m, size_t i)
+static void drop_client(struct sm_mon *m, size_t i)
 {
-	struct client *cl = &m->clients[i];
+	struct sm_mon_client *cl = &m->clients[i];
 
 	if (cl->exec_stream != 0 && m->agent != NULL) {
 		/* The exec proxy is gone: nobody reaps its process's status; keep it running. */
@@ -391,10 +400,23 @@ static void drop_client(struct monitor *m, size_t i)
 	m->clients[i] = m->clients[--m->nclients];
 }
 
-/* One request from client i; false when the client is to be dropped. */
-static bool handle_client(struct monitor *m, size_t i)
+/* RESIZE: the exec proxy's terminal changed size; its process's guest pty follows. */
+static int do_resize(struct sm_mon *m, const struct sm_mon_client *cl, const struct sm_mon_msg *msg,
+		     sm_error_t *err)
 {
-	struct client *cl = &m->clients[i];
+	uint32_t rows = 0, cols = 0;
+
+	if (sm_mon_get_u32(msg, SM_MON_TAG_ROWS, &rows) <= 0 || sm_mon_get_u32(msg, SM_MON_TAG_COLS, &cols) <= 0)
+		return sm_error_set(err, 0, "malformed RESIZE request");
+	if (cl->exec_stream == 0)
+		return sm_error_set(err, 0, "RESIZE: this connection has no exec'd process");
+	return sm_agent_client_resize(m->agent, cl->exec_stream, rows, cols, err);
+}
+
+/* One request from client i; false when the client is to be dropped. */
+static bool handle_client(struct sm_mon *m, size_t i)
+{
+	struct sm_mon_client *cl = &m->clients[i];
 	sm_error_t e = SM_ERROR_INIT;
 	struct sm_mon_msg msg;
 	int r = sm_mon_recv(cl->fd, &msg, 5000, NULL);
@@ -421,7 +443,7 @@ static bool handle_client(struct monitor *m, size_t i)
 		break;
 	case SM_MON_PAUSE:
 	case SM_MON_RESUME:
-		r = do_pause(m, msg.hdr.type == SM_MON_PAUSE, &e);
+		r = sm_mon_pause(m, msg.hdr.type == SM_MON_PAUSE, &e);
 		break;
 	case SM_MON_EXEC:
 		r = do_exec(m, cl, &msg, &e);
@@ -433,6 +455,12 @@ static bool handle_client(struct monitor *m, size_t i)
 	case SM_MON_SHUTDOWN:
 		m->shutdown = true;
 		r = thaw(m, &e);
+		break;
+	case SM_MON_CHECKPOINT:
+		r = sm_mon_checkpoint(m, &msg, &e);
+		break;
+	case SM_MON_RESIZE:
+		r = do_resize(m, cl, &msg, &e);
 		break;
 	default:
 		r = sm_error_set(&e, 0, "unexpected monitor request type %u", msg.hdr.type);
@@ -446,24 +474,24 @@ static bool handle_client(struct monitor *m, size_t i)
 	return true;
 }
 
-static void accept_clients(struct monitor *m)
+static void accept_clients(struct sm_mon *m)
 {
 	int fd;
 
 	while ((fd = accept4(m->listen_fd, NULL, NULL, SOCK_CLOEXEC)) >= 0) {
-		if (m->nclients == MAX_CLIENTS) {
+		if (m->nclients == SM_MON_MAX_CLIENTS) {
 			close(fd);
 			continue;
 		}
-		m->clients[m->nclients++] = (struct client){.fd = fd, .io = {-1, -1, -1}};
+		m->clients[m->nclients++] = (struct sm_mon_client){.fd = fd, .io = {-1, -1, -1}};
 	}
 }
 
 /* Exec'd processes that ended: their EXIT goes to the exec proxy that asked for them. */
-static void reap_execs(struct monitor *m)
+static void reap_execs(struct sm_mon *m)
 {
 	for (size_t i = 0; i < m->nclients; i++) {
-		struct client *cl = &m->clients[i];
+		struct sm_mon_client *cl = &m->clients[i];
 		struct sm_buf b = {0};
 		int status;
 
@@ -481,21 +509,21 @@ static void reap_execs(struct monitor *m)
 	}
 }
 
-static void forward_signal(struct monitor *m)
+static void forward_signal(struct sm_mon *m)
 {
 	struct signalfd_siginfo si;
 
 	while (read(m->sfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
 		if (si.ssi_signo == SIGWINCH)
-			continue; /* a terminal resize is polled from the pty */
+			continue; /* the loop reads the pty's size right after (check_winsize) */
 		if (m->status == SM_OCI_STATUS_CREATED || m->status == SM_OCI_STATUS_RUNNING)
-			(void)sm_agent_client_signal(m->agent, INIT_STREAM, (int)si.ssi_signo, false,
-						     AGENT_TIMEOUT_MS, NULL);
+			(void)sm_agent_client_signal(m->agent, SM_MON_INIT_STREAM, (int)si.ssi_signo, false,
+						     SM_MON_AGENT_TIMEOUT_MS, NULL);
 	}
 }
 
 /* Terminal input to the console pipe, without ever blocking the loop. */
-static void pump_console(struct monitor *m, short in_ev, short out_ev)
+static void pump_console(struct sm_mon *m, short in_ev, short out_ev)
 {
 	if (m->inlen == 0 && (in_ev & (POLLIN | POLLHUP))) {
 		ssize_t n = read(m->o->term_in, m->inbuf, sizeof(m->inbuf));
@@ -518,7 +546,7 @@ static void pump_console(struct monitor *m, short in_ev, short out_ev)
 	}
 }
 
-static void check_winsize(struct monitor *m)
+static void check_winsize(struct sm_mon *m)
 {
 	struct winsize ws;
 
@@ -530,7 +558,7 @@ static void check_winsize(struct monitor *m)
 }
 
 /* The container process's status file, for `state` after the monitor is gone. */
-static void write_exit_file(struct monitor *m)
+void sm_mon_write_exit_file(struct sm_mon *m)
 {
 	char buf[16];
 	int n = snprintf(buf, sizeof(buf), "%d\n", m->exit_status);
@@ -538,10 +566,10 @@ static void write_exit_file(struct monitor *m)
 	(void)sm_write_file_atomic(SM_CONTAINER_EXIT_FILE, buf, (size_t)n, 0600, NULL);
 }
 
-static void serve(struct monitor *m)
+static void serve(struct sm_mon *m)
 {
 	while (!m->shutdown) {
-		struct pollfd p[MAX_CLIENTS + 5];
+		struct pollfd p[SM_MON_MAX_CLIENTS + 5];
 		size_t n = 0, first_client, cons = SIZE_MAX;
 		sm_error_t e = SM_ERROR_INIT;
 		int status;
@@ -564,7 +592,7 @@ static void serve(struct monitor *m)
 			if (m->status != SM_OCI_STATUS_STOPPED) {
 				m->status = SM_OCI_STATUS_STOPPED;
 				m->exit_status = 128 + SIGKILL;
-				write_exit_file(m);
+				sm_mon_write_exit_file(m);
 			}
 			break;
 		}
@@ -581,18 +609,18 @@ static void serve(struct monitor *m)
 			accept_clients(m);
 		reap_execs(m);
 		if (m->status != SM_OCI_STATUS_STOPPED &&
-		    sm_agent_client_exited(m->agent, INIT_STREAM, &status)) {
-			sm_agent_client_release(m->agent, INIT_STREAM);
+		    sm_agent_client_exited(m->agent, SM_MON_INIT_STREAM, &status)) {
+			sm_agent_client_release(m->agent, SM_MON_INIT_STREAM);
 			m->status = SM_OCI_STATUS_STOPPED;
 			m->exit_status = status;
-			write_exit_file(m);
+			sm_mon_write_exit_file(m);
 			break;
 		}
 	}
 }
 
 /* The end: every process killed, exec proxies told, the VM stopped and freed. */
-static void shut_down(struct monitor *m)
+static void shut_down(struct sm_mon *m)
 {
 	struct sm_machine_result res;
 
@@ -630,12 +658,15 @@ static void report(int fd, const char *text)
 
 int sm_monitor_main(const struct sm_monitor_opts *o)
 {
-	struct monitor m = {.o = o,
+	struct sm_mon m = {.o = o,
 			    .status = SM_OCI_STATUS_CREATING,
-			    .next_stream = INIT_STREAM + 1,
+			    .next_stream = SM_MON_INIT_STREAM + 1,
 			    .listen_fd = -1,
 			    .sfd = -1,
-			    .cons_pipe = {-1, -1}};
+			    .cons_pipe = {-1, -1},
+			    .cid_lock_fd = -1,
+			    .cid_dir_fd = -1,
+			    .snapshot_dir = o->template_dir};
 	sm_error_t err = SM_ERROR_INIT;
 	sigset_t set;
 	int r;
@@ -651,11 +682,19 @@ int sm_monitor_main(const struct sm_monitor_opts *o)
 		r = sm_error_set(&err, errno, "state directory `%s`", o->dir);
 	else if (m.sfd < 0)
 		r = sm_error_set(&err, errno, "signalfd");
-	else if ((r = monitor_boot_sandbox(&m, &err)) >= 0 && (r = monitor_create_container(&m, &err)) >= 0)
-		r = listen_control(&m, &err);
+	else {
+		sm_mon_cid_claim(&m);
+		if (o->restore_image != NULL)
+			r = sm_mon_restore_checkpoint(&m, &err);
+		else if ((r = sm_mon_boot_sandbox(&m, &err)) >= 0)
+			r = monitor_create_container(&m, &err);
+		if (r >= 0)
+			r = listen_control(&m, &err);
+	}
 	if (r < 0) {
 		report(o->ready_fd, err.msg[0] ? err.msg : "the monitor failed");
 		shut_down(&m);
+		sm_mon_cid_release(&m);
 		return 1;
 	}
 	report(o->ready_fd, "ok");
@@ -666,7 +705,7 @@ int sm_monitor_main(const struct sm_monitor_opts *o)
 	if (m.status != SM_OCI_STATUS_STOPPED) {
 		/* SHUTDOWN before the process ended: it was killed with the VM. */
 		m.exit_status = 128 + SIGKILL;
-		write_exit_file(&m);
+		sm_mon_write_exit_file(&m);
 	}
 	if (m.listen_fd >= 0)
 		close(m.listen_fd);
@@ -674,5 +713,6 @@ int sm_monitor_main(const struct sm_monitor_opts *o)
 		if (m.cons_pipe[i] >= 0)
 			close(m.cons_pipe[i]);
 	close(m.sfd);
+	sm_mon_cid_release(&m);
 	return m.exit_status;
 }

@@ -30,6 +30,9 @@ struct sm_monitor_opts {
 	/* A template snapshot of this VM shape (runtime/template.h) to restore instead of booting, or
 	 * NULL to boot. */
 	const char *template_dir;
+	/* `restore`: a checkpoint image directory (docs/design/lifecycle.md, "Checkpoint and
+	 * restore") to import and restore instead of booting or using a template; NULL otherwise. */
+	const char *restore_image;
 };
 
 /*

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/ioctl.h>
+#include <sys/random.h>
 #include <sys/signalfd.h>
 #include <sys/syscall.h>
 #include <termios.h>
@@ -22,8 +23,10 @@
 #include "runtime/agent-spec.h"
 #include "runtime/confine.h"
 #include "runtime/run-bundle.h"
+#include "runtime/template.h"
 
 #define AGENT_PORT 1024
+#define TEMPLATE_BOOT_TIMEOUT_NS (900ll * 1000000000)
 #define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 /* Is rel (relative to rootfs, symlinks resolved inside it) an executable regular file? */
@@ -268,9 +271,26 @@ static int wait_forwarding(struct sm_agent_client *c, int sfd, int *status, sm_e
 	return 0;
 }
 
+/*
+ * A VM restored from a template is a clone: give it its own randomness and the current wall
+ * clock, as the monitor does (runtime/monitor.c). Failures only warn: the container still runs.
+ */
+static void refresh_clone(struct sm_agent_client *c)
+{
+	uint8_t seed[256];
+	sm_error_t err = SM_ERROR_INIT;
+
+	if (getrandom(seed, sizeof(seed), 0) != (ssize_t)sizeof(seed) ||
+	    sm_agent_client_seed(c, seed, sizeof(seed), &err) < 0)
+		fprintf(stderr, "sm-runtime: warning: restored VM: guest RNG not reseeded: %s\n", err.msg);
+	sm_error_clear(&err);
+	if (sm_agent_client_set_time(c, 10000, &err) < 0)
+		fprintf(stderr, "sm-runtime: warning: restored VM: guest clock not set: %s\n", err.msg);
+}
+
 static int run_container(struct sm_machine *m, const struct sm_oci_config *cfg, const char *bundle,
-			 const char *sock, struct sm_bind_shares *binds, bool dax, int64_t timeout_ns, struct host_terminal *term,
-			 int sfd, sm_error_t *err)
+			 const char *sock, struct sm_bind_shares *binds, bool dax, bool restored,
+			 int64_t timeout_ns, struct host_terminal *term, int sfd, sm_error_t *err)
 {
 	struct sm_agent_spec_opts opts = {.rootfs_tag = SM_SANDBOX_ROOT_TAG, .bundle = bundle};
 	struct sm_agent_stdio io = {STDIN_FILENO, STDOUT_FILENO, STDERR_FILENO};
@@ -293,8 +313,11 @@ static int run_container(struct sm_machine *m, const struct sm_oci_config *cfg, 
 		goto out;
 	if ((r = sm_agent_client_new(fd, &c, err)) < 0)
 		goto out;
-	if ((r = sm_agent_client_handshake(c, 60000, err)) < 0 ||
-	    (r = sm_agent_client_create(c, 1, &payload, &io, &pid, -1, err)) < 0 ||
+	if ((r = sm_agent_client_handshake(c, 60000, err)) < 0)
+		goto out;
+	if (restored)
+		refresh_clone(c);
+	if ((r = sm_agent_client_create(c, 1, &payload, &io, &pid, -1, err)) < 0 ||
 	    (term != NULL && (r = terminal_start_input(term, err)) < 0) ||
 	    (r = sm_agent_client_start(c, 1, -1, err)) < 0 || (r = wait_forwarding(c, sfd, &status, err)) < 0)
 		goto out;
@@ -307,13 +330,34 @@ out:
 	return r;
 }
 
-int sm_run_bundle(const char *bundle, struct sm_sandbox_config *sb_cfg, int64_t timeout_ns, sm_error_t *err)
+/*
+ * --template: complete sb_cfg to the template layout and find (or boot and save, once per VM shape)
+ * the template VM to restore; *dir is NULL without use_template.
+ */
+static int bundle_template(struct sm_sandbox_config *sb_cfg, struct sm_bind_shares *binds,
+			   struct sm_bind_shares *padded, int64_t timeout_ns, char **dir, sm_error_t *err)
+{
+	bool booted = false;
+	int r;
+
+	if ((r = sm_template_complete_config(sb_cfg, binds, padded, err)) < 0 ||
+	    (r = sm_template_get(sb_cfg, timeout_ns < 0 ? TEMPLATE_BOOT_TIMEOUT_NS : timeout_ns, dir, &booted,
+				 err)) < 0)
+		return sm_error_prefix(err, "--template: ");
+	if (booted && sb_cfg->machine.debug)
+		fprintf(stderr, "sm-runtime: template VM saved in %s\n", *dir);
+	return 0;
+}
+
+int sm_run_bundle(const char *bundle, struct sm_sandbox_config *sb_cfg, bool use_template, int64_t timeout_ns,
+		  sm_error_t *err)
 {
 	cleanup_oci_config struct sm_oci_config *cfg = NULL;
 	cleanup_free char *config_path = sm_xasprintf("%s/config.json", bundle);
 	cleanup_free char *rootfs = NULL, *rootfs_abs = NULL, *tmpdir = NULL, *sock = NULL;
 	struct sm_sandbox *sb = NULL;
-	struct sm_bind_shares binds = {0};
+	struct sm_bind_shares binds = {0}, padded;
+	cleanup_free char *template_dir = NULL;
 	struct host_terminal term = {.fl_out = -1, .in_pipe = {-1, -1}, .stop_pipe = {-1, -1}};
 	struct sm_machine_result res;
 	char tmpl[] = "/tmp/sm-vm-run-XXXXXX";
@@ -352,6 +396,13 @@ int sm_run_bundle(const char *bundle, struct sm_sandbox_config *sb_cfg, int64_t 
 	sb_cfg->agent = true;
 	sb_cfg->binds = &binds;
 	sb_cfg->machine.cmd = NULL;
+	/* Before the signal mask and the terminal change: booting a template may take long. */
+	if (use_template &&
+	    (r = bundle_template(sb_cfg, &binds, &padded, timeout_ns, &template_dir, err)) < 0) {
+		rmdir(tmpdir);
+		sm_bind_shares_clear(&binds);
+		return r;
+	}
 	/* Blocked before the VMM's threads exist, so only the signalfd sees them. */
 	sigemptyset(&fwd);
 	for (size_t i = 0; i < SM_ARRAY_SIZE(forwarded_signals); i++)
@@ -369,16 +420,26 @@ int sm_run_bundle(const char *bundle, struct sm_sandbox_config *sb_cfg, int64_t 
 	/* Before the VMM's threads exist: they inherit the reduced capabilities. */
 	if ((r = sm_confine_caps(err)) < 0)
 		goto out;
-	if ((r = sm_sandbox_create(sb_cfg, &sb, err)) < 0)
-		goto out;
-	if (cfg->process->terminal && (r = terminal_forward_winch(&term, sb, err)) < 0)
-		goto out;
-	if ((r = sm_machine_start(sm_sandbox_machine(sb), err)) < 0)
-		goto out;
+	if (template_dir != NULL) {
+		/* The restored vCPUs run at once; the console gets this terminal's size. */
+		if ((r = sm_sandbox_restore(sb_cfg, template_dir, &sb, NULL, err)) < 0)
+			goto out;
+		if (sb_cfg->console_cols > 0 && sb_cfg->console_rows > 0)
+			sm_sandbox_console_set_size(sb, sb_cfg->console_cols, sb_cfg->console_rows);
+		if (cfg->process->terminal && (r = terminal_forward_winch(&term, sb, err)) < 0)
+			goto out;
+	} else {
+		if ((r = sm_sandbox_create(sb_cfg, &sb, err)) < 0)
+			goto out;
+		if (cfg->process->terminal && (r = terminal_forward_winch(&term, sb, err)) < 0)
+			goto out;
+		if ((r = sm_machine_start(sm_sandbox_machine(sb), err)) < 0)
+			goto out;
+	}
 	if ((r = sm_confine_seccomp(&(struct sm_confine_opts){.debug = sb_cfg->machine.debug}, err)) < 0)
 		goto out;
-	r = run_container(sm_sandbox_machine(sb), cfg, bundle, sock, &binds, sb_cfg->dax_mib > 0, timeout_ns,
-			  cfg->process->terminal ? &term : NULL, sfd, err);
+	r = run_container(sm_sandbox_machine(sb), cfg, bundle, sock, &binds, sb_cfg->dax_mib > 0,
+			  template_dir != NULL, timeout_ns, cfg->process->terminal ? &term : NULL, sfd, err);
 	if (r >= 0 && sm_machine_wait(sm_sandbox_machine(sb), 20 * 1000000000ll, &res) < 0)
 		sm_vm_stop(sm_machine_vm(sm_sandbox_machine(sb)), SM_VM_STOP_REQUESTED, "agent shut down");
 out:

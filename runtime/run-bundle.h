@@ -14,9 +14,12 @@
  * message on stderr, without booting. sb_cfg->machine carries the kernel, initramfs and VM shape;
  * the rootfs, vsock and agent fields are filled here. With process.terminal the process's terminal
  * is the VM's virtio console (the guest's /dev/hvc0) on this process's stdin/stdout: the host tty
- * is put in raw mode meanwhile and SIGWINCH becomes a console resize.
+ * is put in raw mode meanwhile and SIGWINCH becomes a console resize. With use_template the VM is
+ * restored from the template VM of its shape (runtime/template.h; booted and saved the first time)
+ * instead of booting, and gets fresh randomness and the wall clock, as `create` does.
  */
-int sm_run_bundle(const char *bundle, struct sm_sandbox_config *sb_cfg, int64_t timeout_ns, sm_error_t *err);
+int sm_run_bundle(const char *bundle, struct sm_sandbox_config *sb_cfg, bool use_template, int64_t timeout_ns,
+		  sm_error_t *err);
 
 /*
  * Find what the container would execute for args0 with the container's PATH (from env, a

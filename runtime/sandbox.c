@@ -93,7 +93,8 @@ static int add_bind(struct sm_sandbox *sb, const struct sm_bind_share *b, sm_err
 
 static int add_vsock(struct sm_sandbox *sb, const struct sm_sandbox_config *cfg, sm_error_t *err)
 {
-	struct sm_vsock_config vc = {.uds_path = cfg->vsock_path, .guest_cid = SM_SANDBOX_GUEST_CID};
+	struct sm_vsock_config vc = {.uds_path = cfg->vsock_path,
+				     .guest_cid = cfg->guest_cid ? cfg->guest_cid : SM_SANDBOX_GUEST_CID};
 	struct sm_virtio_mmio_config mc;
 	int r;
 
@@ -229,6 +230,11 @@ out:
 struct sm_machine *sm_sandbox_machine(struct sm_sandbox *sb)
 {
 	return sb->machine;
+}
+
+struct sm_vsock *sm_sandbox_vsock(struct sm_sandbox *sb)
+{
+	return sb->vsock;
 }
 
 void sm_sandbox_console_set_size(struct sm_sandbox *sb, uint16_t cols, uint16_t rows)

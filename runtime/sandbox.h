@@ -18,6 +18,8 @@
  */
 
 #define SM_SANDBOX_ROOT_TAG "sm-root"
+/* The guest's vsock CID when the config gives none (templates, vm-run); containers get their own
+ * (runtime/monitor-cid.c). */
 #define SM_SANDBOX_GUEST_CID 3
 
 struct sm_sandbox_config {
@@ -26,6 +28,9 @@ struct sm_sandbox_config {
 	bool rootfs_readonly;   /* share it read-only (root.readonly) */
 	uint64_t dax_mib;       /* DAX window size in MiB (multiple of 2), 0 for none */
 	const char *vsock_path; /* host Unix socket of the guest's vsock, or NULL for no vsock */
+	/* The guest's vsock CID (3..0xfffffffe; 0: SM_SANDBOX_GUEST_CID). A restore with another
+	 * CID than the snapshot's tells the guest (TRANSPORT_RESET: it re-reads its CID). */
+	uint64_t guest_cid;
 	bool agent;             /* tell the guest init to run the agent (sm.agent) */
 	/* A virtio-console (the guest's /dev/hvc0) on these host fds (-1: none), e.g. for the
 	 * terminal of a `process.terminal` container; cols x rows is its initial size (0: unknown). */
@@ -88,6 +93,9 @@ struct sm_sandbox_restore_stats {
  */
 int sm_sandbox_restore(const struct sm_sandbox_config *cfg, const char *dir, struct sm_sandbox **out,
 		       struct sm_sandbox_restore_stats *stats, sm_error_t *err);
+
+/* The sandbox's vsock device (for its counters and sm_vsock_transport_reset), or NULL. */
+struct sm_vsock *sm_sandbox_vsock(struct sm_sandbox *sb);
 
 /* Stop the VM if it runs, stop the devices, free everything (the vsock socket is unlinked). */
 void sm_sandbox_destroy(struct sm_sandbox *sb);

@@ -22,7 +22,9 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
+#include <sys/wait.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -34,6 +36,8 @@
 #ifndef TIOCGPTPEER
 #define TIOCGPTPEER 0x5441
 #endif
+/* ioctl_ns(2): the user namespace that owns a namespace (linux/nsfs.h, _IO(0xb7, 0x1)). */
+#define SM_NS_GET_USERNS 0xb701
 
 /* Exit codes of a process that could not be started (the shells' convention, as Docker). */
 #define EXIT_NOT_FOUND 127
@@ -149,17 +153,171 @@ static int set_oom_score_adj(int32_t v, sm_error_t *err)
 	return 0;
 }
 
+/* Become root of the user namespace just joined, when its uid/gid 0 is mapped (runc does so too). */
+static int become_ns_root(sm_error_t *err)
+{
+	if (setresgid(0, 0, 0) < 0 && errno != EINVAL)
+		return sm_error_set(err, errno, "user namespace: setresgid 0");
+	if (setresuid(0, 0, 0) < 0 && errno != EINVAL)
+		return sm_error_set(err, errno, "user namespace: setresuid 0");
+	if (setgroups(0, NULL) < 0)
+		return sm_error_set(err, errno, "user namespace: setgroups");
+	return 0;
+}
+
+int sm_agent_userns_join(sm_error_t *err)
+{
+	return become_ns_root(err);
+}
+
+/*
+ * EXEC: join the user namespace that owns the container's mount namespace, when it is not the
+ * agent's (a container with linux.namespaces user). The other namespaces are joined first, as
+ * root of the guest, which may enter them whatever user namespace owns them.
+ */
+static int join_owner_userns(int mnt_fd, ino_t own_userns, sm_error_t *err)
+{
+	cleanup_close int fd = ioctl(mnt_fd, SM_NS_GET_USERNS);
+	struct stat st;
+
+	if (fd < 0 || fstat(fd, &st) < 0)
+		return sm_error_set(err, errno, "find the container's user namespace");
+	if (st.st_ino == own_userns)
+		return 0;
+	if (setns(fd, CLONE_NEWUSER) < 0)
+		return sm_error_set(err, errno, "join the container's user namespace");
+	return become_ns_root(err);
+}
+
 static int enter_container(const struct sm_agent_child_args *a, sm_error_t *err)
 {
 	static const char *const names[SM_AGENT_NS_COUNT] = {"mnt", "uts", "ipc", "cgroup"};
+	struct stat own;
 
+	/* The pids cgroup first: its path is in the agent's mount namespace. */
+	if (sm_agent_cgroup_join(a->staging_dir, err) < 0)
+		return -1;
+	if (stat("/proc/self/ns/user", &own) < 0)
+		return sm_error_set(err, errno, "stat /proc/self/ns/user");
 	for (int i = SM_AGENT_NS_COUNT - 1; i >= 0; i--) {
 		if (a->ns_fds[i] >= 0 && setns(a->ns_fds[i], 0) < 0)
 			return sm_error_set(err, errno, "join the container's %s namespace", names[i]);
 	}
+	if (a->ns_fds[SM_AGENT_NS_MNT] >= 0 &&
+	    join_owner_userns(a->ns_fds[SM_AGENT_NS_MNT], own.st_ino, err) < 0)
+		return -1;
 	if (fchdir(a->root_fd) < 0 || chroot(".") < 0 || chdir("/") < 0)
 		return sm_error_set(err, errno, "enter the container's root");
 	return 0;
+}
+
+/* One uid_map/gid_map of pid, written in one write() as the kernel requires. */
+static int write_idmap(pid_t pid, const char *file, const struct sm_agent_idmap *m, size_t n)
+{
+	char path[64], buf[4096];
+	size_t len = 0;
+	int fd, r;
+
+	for (size_t i = 0; i < n; i++) {
+		int k = snprintf(buf + len, sizeof(buf) - len, "%u %u %u\n", m[i].container_id, m[i].host_id,
+				 m[i].size);
+		if (k < 0 || (size_t)k >= sizeof(buf) - len)
+			return -E2BIG; /* the kernel takes less than a page */
+		len += (size_t)k;
+	}
+	snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, file);
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	r = write(fd, buf, len) == (ssize_t)len ? 0 : -errno;
+	close(fd);
+	return r;
+}
+
+/* The agent's part of a user-namespace CREATE after the clone: maps, oomScoreAdj, cgroup. */
+static int userns_adopt(pid_t pid, const struct sm_agent_container *c, const struct sm_agent_process *p,
+			const char *staging_dir, int *pidns_fd)
+{
+	sm_error_t err = SM_ERROR_INIT;
+	char path[64], buf[16];
+	int r, fd;
+
+	/* setgroups stays "allow": the maps are written by root of the parent namespace (as runc). */
+	if ((r = write_idmap(pid, "uid_map", c->uid_map, c->n_uid_map)) < 0 ||
+	    (r = write_idmap(pid, "gid_map", c->gid_map, c->n_gid_map)) < 0)
+		return r;
+	if (p->has_oom_score_adj) {
+		/* From here: lowering it needs CAP_SYS_RESOURCE of the guest, which the child lacks. */
+		snprintf(path, sizeof(path), "/proc/%d/oom_score_adj", (int)pid);
+		snprintf(buf, sizeof(buf), "%d", p->oom_score_adj);
+		fd = open(path, O_WRONLY | O_CLOEXEC);
+		r = fd >= 0 && write(fd, buf, strlen(buf)) == (ssize_t)strlen(buf) ? 0 : -errno;
+		if (fd >= 0)
+			close(fd);
+		if (r < 0)
+			return r;
+	}
+	if (c->pids_limit && sm_agent_cgroup_create(staging_dir, c->pids_limit, pid, &err) < 0)
+		return err.code ? -err.code : -EINVAL;
+	if (c->namespaces & CLONE_NEWPID) {
+		snprintf(path, sizeof(path), "/proc/%d/ns/pid", (int)pid);
+		if (*pidns_fd >= 0)
+			close(*pidns_fd);
+		*pidns_fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (*pidns_fd < 0)
+			return -errno;
+	}
+	return 0;
+}
+
+pid_t sm_agent_userns_clone(const struct sm_agent_container *c, const struct sm_agent_process *p,
+			    const char *staging_dir, int *pidns_fd)
+{
+	unsigned long flags = CLONE_NEWUSER | (c->namespaces & CLONE_NEWPID) | SIGCHLD;
+	sm_error_t err = SM_ERROR_INIT;
+	int go[2], r = 0;
+	char b;
+	pid_t pid;
+
+	if (sm_agent_premount_shares(c, staging_dir, &err) < 0) {
+		errno = err.code ? err.code : EINVAL;
+		return -1;
+	}
+	if (pipe2(go, O_CLOEXEC) < 0)
+		return -1;
+	/* A raw clone (fork semantics: same stack, copied): libc's fork() takes no namespace flags. */
+	pid = (pid_t)syscall(SYS_clone, flags, NULL, NULL, NULL, 0);
+	if (pid == 0) {
+		close(go[1]);
+		/* Until the agent has written the maps; EOF without the byte means it gave up. */
+		while ((r = (int)read(go[0], &b, 1)) < 0 && errno == EINTR) {
+		}
+		if (r != 1)
+			_exit(1);
+		close(go[0]);
+		return 0;
+	}
+	close(go[0]);
+	if (pid < 0) {
+		r = -errno;
+		goto out;
+	}
+	if ((r = userns_adopt(pid, c, p, staging_dir, pidns_fd)) < 0)
+		goto out;
+	if (write(go[1], "m", 1) != 1)
+		r = -errno;
+out:
+	close(go[1]);
+	if (r < 0 && pid > 0) {
+		kill(pid, SIGKILL);
+		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {
+		}
+	}
+	if (r < 0) {
+		errno = -r;
+		return -1;
+	}
+	return pid;
 }
 
 static int move_fd_up(int fd)
@@ -368,7 +526,9 @@ static int child_setup(const struct sm_agent_child_args *a, int *master, sm_erro
 	if (setsid() < 0)
 		return sm_error_set(err, errno, "setsid");
 	umask(0);
-	if (p->has_oom_score_adj && set_oom_score_adj(p->oom_score_adj, err) < 0)
+	/* In a user namespace of its own the agent set it (sm_agent_userns_clone()). */
+	if (p->has_oom_score_adj && !(a->ctr != NULL && (a->ctr->namespaces & CLONE_NEWUSER)) &&
+	    set_oom_score_adj(p->oom_score_adj, err) < 0)
 		return -1;
 	/* Nothing of the agent's may reach the container process. */
 	if (sm_close_range_cloexec(3) < 0) {
@@ -509,7 +669,7 @@ void sm_agent_child_run(const struct sm_agent_child_args *a)
 		if (r == 0 || errno != EINTR)
 			_exit(1);
 	}
-	close(a->sync_fd);
+	/* sync_fd stays open, close-on-exec: its EOF tells the agent that execve happened. */
 	if (a->proc->no_new_privs && a->proc->seccomp_bpf != NULL && load_seccomp(a->proc, &err) < 0)
 		cannot_run(EXIT_NOT_FOUND, START_FAILED "%s\n", err.msg);
 	exec_process(a->proc, env);

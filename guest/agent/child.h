@@ -9,6 +9,8 @@
  * its own root, credentials and namespaces, and it ends with execve() or _exit().
  */
 #include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
 
 #include "common/error.h"
 #include "guest/agent/spec.h"
@@ -43,6 +45,35 @@ __attribute__((noreturn)) void sm_agent_child_run(const struct sm_agent_child_ar
  * masked paths. On return the child's root is the container's.
  */
 int sm_agent_setup_container(const struct sm_agent_container *c, const char *staging_dir, sm_error_t *err);
+
+/*
+ * In the agent, instead of fork() for a CREATE whose container has CLONE_NEWUSER: mount the shares
+ * and make the pids cgroup, clone the child into a new user namespace (and, with CLONE_NEWPID, a pid
+ * namespace that belongs to it, as with runc, so that a procfs can be mounted there), write its uid_map and
+ * gid_map (setgroups stays "allow"), set its oomScoreAdj and cgroup, then let it go on. Returns like fork():
+ * 0 in the child (once the maps are written), the pid in the agent (*pidns_fd: the container's pid namespace,
+ * for EXEC), -1 with errno.
+ */
+pid_t sm_agent_userns_clone(const struct sm_agent_container *c, const struct sm_agent_process *p,
+			    const char *staging_dir, int *pidns_fd);
+
+/*
+ * In the agent, for sm_agent_userns_clone(): mount the container's virtio-fs shares (rootfs and
+ * bind sources) at <staging>/rootfs and <staging>/share-<i>, in the agent's mount namespace: a
+ * FUSE file system cannot be mounted from inside a user namespace.
+ */
+int sm_agent_premount_shares(const struct sm_agent_container *c, const char *staging, sm_error_t *err);
+
+/* In the CREATE child of sm_agent_userns_clone(): become root of the user namespace. */
+int sm_agent_userns_join(sm_error_t *err);
+
+/*
+ * The container's guest cgroup v2 (cgroup2 mounted at <staging_dir>/cgroup, the container in its
+ * child "container"): create it with pids.max = pids_max and move pid in (0: the caller) at
+ * CREATE; at EXEC move the caller in when it exists (0 when it does not).
+ */
+int sm_agent_cgroup_create(const char *staging_dir, uint64_t pids_max, pid_t pid, sm_error_t *err);
+int sm_agent_cgroup_join(const char *staging_dir, sm_error_t *err);
 
 /*
  * Write the setup result on the sync socket: code 0 with master_fd (or -1) on success, the error

@@ -6,6 +6,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -26,6 +27,7 @@
 
 #define STDIN_MAX_PENDING (4 * SM_PROTO_STREAM_WINDOW)
 #define KILL_WAIT_NS (5ull * 1000 * 1000 * 1000)
+#define START_EXEC_WAIT_MS 10000
 
 struct agent_proc *agent_proc_find(struct sm_agent *a, uint32_t stream)
 {
@@ -88,6 +90,8 @@ static int check_new_stream(struct sm_agent *a, uint32_t stream)
 /* Move into the pid namespace the child must be born in; restored by pidns_leave(). */
 static int pidns_enter(struct sm_agent *a, uint16_t request, const struct sm_agent_container *ctr)
 {
+	if (request == SM_MSG_CREATE && (ctr->namespaces & CLONE_NEWUSER))
+		return 0; /* sm_agent_userns_clone() makes the pid namespace inside the user one */
 	if (request == SM_MSG_CREATE && (ctr->namespaces & CLONE_NEWPID))
 		return unshare(CLONE_NEWPID) < 0 ? -1 : 1;
 	if (request == SM_MSG_EXEC && a->pidns_fd >= 0)
@@ -130,7 +134,10 @@ static int spawn(struct sm_agent *a, uint32_t stream, uint16_t request, const st
 		sm_error_set(err, errno, "enter the container's pid namespace");
 		goto fail;
 	}
-	pid = fork();
+	if (request == SM_MSG_CREATE && (ctr->namespaces & CLONE_NEWUSER))
+		pid = sm_agent_userns_clone(ctr, proc, a->staging_dir, &a->pidns_fd); /* child.c */
+	else
+		pid = fork();
 	if (pid == 0) {
 		struct sm_agent_child_args args = {
 		    .ctr = ctr,
@@ -202,8 +209,10 @@ void agent_create(struct sm_agent *a, uint32_t stream, const uint8_t *payload, s
 	    sm_agent_container_decode(payload, len, &ctr, &err) < 0 ||
 	    spawn(a, stream, SM_MSG_CREATE, &ctr, &proc, &err) < 0)
 		agent_send_error(a, stream, err.code, "create: %s", err.msg);
-	else
+	else {
 		a->have_container = true;
+		a->namespaces = ctr.namespaces; /* the namespaces EXEC joins (open_container) */
+	}
 	sm_agent_process_free(&proc);
 	sm_agent_container_free(&ctr);
 }
@@ -300,6 +309,24 @@ void agent_proc_sync_ready(struct sm_agent *a, struct agent_proc *p)
 		setup_succeeded(a, p, master);
 }
 
+/*
+ * Wait (bounded) until the started child has called execve: its end of the sync socket is
+ * close-on-exec, so EOF means the user program now runs (or the child died). START answers only
+ * then: poststart hooks run after the program started, as the spec orders them, and a signal sent
+ * after `start` reaches the program, not the runtime's pre-exec child (on an emulated guest kernel
+ * the exec takes seconds). Between START and execve the child writes at most one error line to
+ * its stderr pipe and needs nothing from the agent, so this cannot deadlock.
+ */
+static void wait_exec(int sync_fd)
+{
+	struct pollfd pfd = {sync_fd, POLLIN, 0};
+	int r;
+
+	do
+		r = poll(&pfd, 1, START_EXEC_WAIT_MS);
+	while (r < 0 && errno == EINTR);
+}
+
 void agent_start(struct sm_agent *a, uint32_t stream)
 {
 	struct agent_proc *p = agent_proc_find(a, stream);
@@ -317,6 +344,7 @@ void agent_start(struct sm_agent *a, uint32_t stream)
 		agent_send_error(a, stream, ESRCH, "start: the container process has exited");
 		return;
 	}
+	wait_exec(p->sync_fd);
 	close_fd(&p->sync_fd);
 	p->state = PROC_RUNNING;
 	agent_send_ok(a, stream, 0);
@@ -392,10 +420,129 @@ static int cmp_pid(const void *x, const void *y)
 	return (a > b) - (a < b);
 }
 
+/* Up to size-1 bytes of a /proc file, NUL-terminated; the length read, or -1. */
+static ssize_t read_proc_file(pid_t pid, const char *name, char *buf, size_t size)
+{
+	char path[64];
+	cleanup_close int fd = -1;
+	size_t got = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, name);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	while (got < size - 1) {
+		ssize_t n = read(fd, buf + got, size - 1 - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -1;
+		if (n == 0)
+			break;
+		got += (size_t)n;
+	}
+	buf[got] = '\0';
+	return (ssize_t)got;
+}
+
+/* The effective id from a "Uid:" or "Gid:" line of /proc/<pid>/status (real, effective, ...). */
+static uint32_t status_id(const char *status, const char *key)
+{
+	const char *p = strstr(status, key);
+	unsigned real = 0, eff = 0;
+
+	if (p == NULL || sscanf(p + strlen(key), " %u %u", &real, &eff) != 2)
+		return 0;
+	return eff;
+}
+
+static uint64_t clock_ms(clockid_t id)
+{
+	struct timespec ts;
+
+	clock_gettime(id, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* The command line as SM_TAG_PROC_ARG fields (none when empty: a zombie or a kernel thread). */
+static void put_cmdline(struct sm_buf *b, pid_t pid)
+{
+	static char buf[SM_PS_MAX_CMDLINE + 1];
+	ssize_t len = read_proc_file(pid, "cmdline", buf, sizeof(buf));
+	size_t start = 0;
+
+	/* A process may rewrite its arguments without the final NUL: the tail is one more argument. */
+	for (ssize_t i = 0; i <= len; i++) {
+		if (i < len && buf[i] != '\0')
+			continue;
+		if ((size_t)i > start || i < len)
+			sm_tlv_put(b, SM_TAG_PROC_ARG, buf + start, (uint32_t)((size_t)i - start));
+		start = (size_t)i + 1;
+	}
+}
+
+/*
+ * One process for PS_REPLY (SM_TAG_PROC): /proc/<pid>/stat for the numbers, status for the
+ * effective ids, cmdline for the arguments. False when it vanished meanwhile.
+ */
+static bool put_proc_info(struct sm_buf *b, pid_t pid, uint64_t boot_ms, uint64_t real_ms)
+{
+	char stat[1024], status[4096], *open_paren, *close_paren;
+	char state = '?';
+	int ppid = 0, pgid = 0, sid = 0, tty = 0;
+	unsigned long long utime = 0, stime = 0, start = 0, vsize = 0;
+	long nice = 0, threads = 0, rss = 0, hz = sysconf(_SC_CLK_TCK), page = sysconf(_SC_PAGESIZE);
+	uint64_t start_ms, elapsed;
+	struct sm_buf e = {0};
+
+	if (read_proc_file(pid, "stat", stat, sizeof(stat)) <= 0 ||
+	    read_proc_file(pid, "status", status, sizeof(status)) <= 0)
+		return false;
+	open_paren = strchr(stat, '(');
+	close_paren = strrchr(stat, ')');
+	if (open_paren == NULL || close_paren == NULL || close_paren < open_paren ||
+	    sscanf(close_paren + 1,
+		   " %c %d %d %d %d %*d %*u %*u %*u %*u %*u %llu %llu %*d %*d %*d %ld %ld %*d %llu %llu %ld",
+		   &state, &ppid, &pgid, &sid, &tty, &utime, &stime, &nice, &threads, &start, &vsize,
+		   &rss) != 12)
+		return false;
+	if (hz <= 0)
+		hz = 100;
+	start_ms = start * 1000u / (unsigned long long)hz;
+	elapsed = boot_ms > start_ms ? boot_ms - start_ms : 0;
+	sm_tlv_put_u32(&e, SM_TAG_PROC_PID, (uint32_t)pid);
+	sm_tlv_put_u32(&e, SM_TAG_PROC_PPID, (uint32_t)ppid);
+	sm_tlv_put_u32(&e, SM_TAG_PROC_PGID, (uint32_t)pgid);
+	sm_tlv_put_u32(&e, SM_TAG_PROC_SID, (uint32_t)sid);
+	sm_tlv_put_u32(&e, SM_TAG_PROC_UID, status_id(status, "\nUid:"));
+	sm_tlv_put_u32(&e, SM_TAG_PROC_GID, status_id(status, "\nGid:"));
+	sm_tlv_put_u32(&e, SM_TAG_PROC_STATE, (uint32_t)(unsigned char)state);
+	sm_tlv_put_u32(&e, SM_TAG_PROC_TTY, (uint32_t)tty);
+	sm_tlv_put_u32(&e, SM_TAG_PROC_NICE, (uint32_t)(int32_t)nice);
+	sm_tlv_put_u32(&e, SM_TAG_PROC_THREADS, (uint32_t)threads);
+	sm_tlv_put_u64(&e, SM_TAG_PROC_START, (real_ms > elapsed ? real_ms - elapsed : 0) / 1000u);
+	sm_tlv_put_u64(&e, SM_TAG_PROC_ELAPSED_MS, elapsed);
+	sm_tlv_put_u64(&e, SM_TAG_PROC_CPU_MS, (utime + stime) * 1000u / (unsigned long long)hz);
+	sm_tlv_put_u64(&e, SM_TAG_PROC_VSZ_KB, vsize / 1024u);
+	sm_tlv_put_u64(&e, SM_TAG_PROC_RSS_KB,
+		       rss > 0 && page > 0 ? (uint64_t)rss * (uint64_t)page / 1024u : 0);
+	sm_tlv_put(&e, SM_TAG_PROC_COMM, open_paren + 1, (uint32_t)(close_paren - open_paren - 1));
+	put_cmdline(&e, pid);
+	sm_tlv_put(b, SM_TAG_PROC, e.data, (uint32_t)e.len);
+	sm_buf_free(&e);
+	return true;
+}
+
+/*
+ * PS_REPLY: the sorted pids (what every host reads), then one SM_TAG_PROC per process with what
+ * `ps -ef` shows, while the payload stays within SM_PS_MAX_PAYLOAD.
+ */
 void agent_ps(struct sm_agent *a, uint32_t stream)
 {
-	pid_t pids[4096];
+	static pid_t pids[4096];
 	size_t n = container_pids(pids, sizeof(pids) / sizeof(pids[0]));
+	uint64_t boot_ms = clock_ms(CLOCK_BOOTTIME), real_ms = clock_ms(CLOCK_REALTIME);
+	struct sm_buf info = {0};
 	size_t off;
 
 	qsort(pids, n, sizeof(pids[0]), cmp_pid);
@@ -404,6 +551,16 @@ void agent_ps(struct sm_agent *a, uint32_t stream)
 	off = sm_frame_begin(&a->out, SM_MSG_PS_REPLY, stream);
 	for (size_t i = 0; i < n; i++)
 		sm_tlv_put_u32(&a->out, SM_TAG_PID, (uint32_t)pids[i]);
+	for (size_t i = 0; i < n; i++) {
+		size_t before = info.len;
+		if (put_proc_info(&info, pids[i], boot_ms, real_ms) &&
+		    a->out.len - off + info.len > SM_PS_MAX_PAYLOAD) {
+			info.len = before; /* too large: this and later processes go with their pid only */
+			break;
+		}
+	}
+	sm_buf_put(&a->out, info.data, info.len);
+	sm_buf_free(&info);
 	sm_frame_end(&a->out, off);
 }
 

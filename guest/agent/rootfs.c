@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/statvfs.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
@@ -24,6 +25,14 @@
 #include "guest/agent/sys.h"
 
 #define FD_PATH_MAX 40
+#define CGROUP2_MAGIC 0x63677270
+#define CGROUP_LEAF "container"
+
+/* How the mounts are made: in the CREATE child's own user namespace, shares mounted before it. */
+struct setup_mode {
+	const char *staging;
+	bool userns; /* the shares are already mounted at <staging>/rootfs and <staging>/share-<i> */
+};
 #define RESOLVE_FLAGS (SM_RESOLVE_IN_ROOT | SM_RESOLVE_NO_MAGICLINKS)
 
 /* Flags a mount entry may carry; propagation and MS_MOVE/MS_REMOUNT are the agent's business. */
@@ -210,9 +219,10 @@ static bool optional_fs(const char *type)
  * share (MNT_SOURCE_TAG) the share mounted under the staging dir and the subpath resolved in it.
  * *holder keeps an fd whose /proc/self/fd path is returned in buf.
  */
-static int mount_source(const struct sm_agent_mount *m, size_t idx, const char *staging, char *buf,
+static int mount_source(const struct sm_agent_mount *m, size_t idx, const struct setup_mode *md, char *buf,
 			size_t size, int *holder, sm_error_t *err)
 {
+	const char *staging = md->staging;
 	char dir[PATH_MAX];
 	cleanup_close int sharefd = -1;
 	char fdp[FD_PATH_MAX];
@@ -222,7 +232,7 @@ static int mount_source(const struct sm_agent_mount *m, size_t idx, const char *
 		return 0;
 	}
 	snprintf(dir, sizeof(dir), "%s/share-%zu", staging, idx);
-	if (mount_share(m->source_tag, dir, m->dax, err) < 0)
+	if (!md->userns && mount_share(m->source_tag, dir, m->dax, err) < 0)
 		return -1;
 	sharefd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (sharefd < 0)
@@ -264,7 +274,50 @@ static int mount_finish(int rootfd, const char *dest, const struct sm_agent_moun
 }
 
 /* One mounts[] entry; every error names it: "mount /proc (proc): Operation not permitted". */
-static int mount_one(int rootfd, const struct sm_agent_mount *m, size_t idx, const char *staging,
+/*
+ * In a user namespace, sysfs needs a network namespace of that user namespace and cgroup2 a
+ * cgroup namespace of it; without them the mount is EPERM and, as runc does, the guest's own tree
+ * is bound instead (for cgroup2 the container's cgroup when it has one). 1: done, 0: not handled.
+ */
+static int userns_fallback(const char *type, const char *target, const struct setup_mode *md, int e)
+{
+	char src[PATH_MAX];
+
+	if (!md->userns || e != EPERM)
+		return 0;
+	if (strcmp(type, "sysfs") == 0) {
+		snprintf(src, sizeof(src), "/sys");
+	} else if (strcmp(type, "cgroup2") == 0) {
+		snprintf(src, sizeof(src), "%s/cgroup/" CGROUP_LEAF, md->staging);
+		if (access(src, F_OK) < 0)
+			snprintf(src, sizeof(src), "%s/cgroup", md->staging);
+		if (access(src, F_OK) < 0)
+			snprintf(src, sizeof(src), "/sys/fs/cgroup");
+	} else {
+		return 0;
+	}
+	return mount(src, target, NULL, MS_BIND | MS_REC, NULL) < 0 ? -1 : 1;
+}
+
+/* The mount's flags on the bind userns_fallback() made (reopened: the old fd names what is under). */
+static int fallback_flags(int rootfd, const char *dest, unsigned long flags, sm_error_t *err)
+{
+	cleanup_close int fd = -1;
+	char target[FD_PATH_MAX];
+
+	flags &= MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC;
+	if (flags == 0)
+		return 0;
+	fd = open_in_root(rootfd, dest, CREATE_NONE, err);
+	if (fd < 0)
+		return -1;
+	fd_path(target, fd);
+	if (mount(NULL, target, NULL, MS_BIND | MS_REMOUNT | flags | statvfs_flags(target), NULL) < 0)
+		return sm_error_set(err, errno, "remount the bind with the mount's flags");
+	return 0;
+}
+
+static int mount_one(int rootfd, const struct sm_agent_mount *m, size_t idx, const struct setup_mode *md,
 		     sm_error_t *err)
 {
 	const char *type = m->type ? m->type : "none";
@@ -282,7 +335,7 @@ static int mount_one(int rootfd, const struct sm_agent_mount *m, size_t idx, con
 				    (unsigned long long)(m->flags & ~(uint64_t)MOUNT_FLAGS_ALLOWED));
 	if (clean_path(m->dest, dest, sizeof(dest)) < 0)
 		return sm_error_set(err, ENAMETOOLONG, "%s", what);
-	if (mount_source(m, idx, staging, source, sizeof(source), &holder, err) < 0)
+	if (mount_source(m, idx, md, source, sizeof(source), &holder, err) < 0)
 		return sm_error_prefix(err, "%s: ", what);
 	if (bind) {
 		if (stat(source, &st) < 0)
@@ -302,9 +355,15 @@ static int mount_one(int rootfd, const struct sm_agent_mount *m, size_t idx, con
 		if (strcmp(type, "cgroup") == 0)
 			type = "cgroup2"; /* the guest runs cgroup v2 only */
 		if (mount(source, target, type, flags, m->data) < 0) {
-			if (errno == ENODEV && optional_fs(type))
+			int e = errno, r;
+			if (e == ENODEV && optional_fs(type))
 				return 0;
-			return sm_error_set(err, errno, "%s", what);
+			r = userns_fallback(type, target, md, e);
+			if (r <= 0)
+				return sm_error_set(err, r == 0 ? e : errno, "%s", what);
+			if (fallback_flags(rootfd, dest, flags, err) < 0)
+				return sm_error_prefix(err, "%s: ", what);
+			return 0;
 		}
 	}
 	if (mount_finish(rootfd, dest, m, err) < 0)
@@ -474,26 +533,27 @@ static int mask_path(const char *p, sm_error_t *err)
 }
 
 /* Mount the rootfs and everything under it, still in the agent's view of the file system. */
-static int prepare_rootfs(const struct sm_agent_container *c, const char *staging, char *rootfs, size_t size,
-			  sm_error_t *err)
+static int prepare_rootfs(const struct sm_agent_container *c, const struct setup_mode *md, char *rootfs,
+			  size_t size, sm_error_t *err)
 {
 	cleanup_close int rootfd = -1;
 
 	if (c->rootfs_tag != NULL) {
-		snprintf(rootfs, size, "%s/rootfs", staging);
-		if (mount_share(c->rootfs_tag, rootfs, c->rootfs_dax, err) < 0)
+		snprintf(rootfs, size, "%s/rootfs", md->staging);
+		if (!md->userns && mount_share(c->rootfs_tag, rootfs, c->rootfs_dax, err) < 0)
 			return sm_error_prefix(err, "root: ");
 	} else {
 		snprintf(rootfs, size, "%s", c->rootfs_path);
-		if (mount(rootfs, rootfs, NULL, MS_BIND | MS_REC, NULL) < 0)
-			return sm_error_set(err, errno, "root: bind %s", rootfs);
 	}
+	/* A bind onto itself: the mount pivot_root needs, and in a user namespace an unlocked one. */
+	if ((c->rootfs_tag == NULL || md->userns) && mount(rootfs, rootfs, NULL, MS_BIND | MS_REC, NULL) < 0)
+		return sm_error_set(err, errno, "root: bind %s", rootfs);
 	rootfd = open(rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (rootfd < 0)
 		return sm_error_set(err, errno, "root: open %s", rootfs);
 	for (size_t i = 0; i < c->n_mounts; i++) {
 		const struct sm_agent_mount *m = &c->mounts[i];
-		if (mount_one(rootfd, m, i, staging, err) < 0)
+		if (mount_one(rootfd, m, i, md, err) < 0)
 			return -1;
 	}
 	if (!dev_is_bind_mounted(c)) {
@@ -507,23 +567,108 @@ static int prepare_rootfs(const struct sm_agent_container *c, const char *stagin
 	return 0;
 }
 
+static int write_cgroup_file(const char *dir, const char *file, const char *val, sm_error_t *err)
+{
+	char path[PATH_MAX];
+	cleanup_close int fd = -1;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, file);
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0 || write(fd, val, strlen(val)) != (ssize_t)strlen(val))
+		return sm_error_set(err, errno, "write \"%s\" to %s", val, path);
+	return 0;
+}
+
+int sm_agent_cgroup_create(const char *staging_dir, uint64_t pids_max, pid_t pid, sm_error_t *err)
+{
+	char mnt[PATH_MAX], dir[PATH_MAX + 16], val[32], who[16];
+	struct statfs sfs;
+
+	snprintf(mnt, sizeof(mnt), "%s/cgroup", staging_dir);
+	snprintf(dir, sizeof(dir), "%s/" CGROUP_LEAF, mnt);
+	if (mkdir_p(mnt, err) < 0)
+		return sm_error_prefix(err, "linux.resources.pids.limit: ");
+	if ((statfs(mnt, &sfs) < 0 || sfs.f_type != CGROUP2_MAGIC) &&
+	    mount("cgroup2", mnt, "cgroup2", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
+		return sm_error_set(err, errno, "linux.resources.pids.limit: mount cgroup2 on %s", mnt);
+	if (write_cgroup_file(mnt, "cgroup.subtree_control", "+pids", err) < 0 ||
+	    (mkdir(dir, 0755) < 0 && errno != EEXIST && sm_error_set(err, errno, "mkdir %s", dir) < 0))
+		return sm_error_prefix(err, "linux.resources.pids.limit: ");
+	snprintf(val, sizeof(val), "%llu", (unsigned long long)pids_max);
+	snprintf(who, sizeof(who), "%d", (int)pid);
+	if (write_cgroup_file(dir, "pids.max", val, err) < 0 ||
+	    write_cgroup_file(dir, "cgroup.procs", who, err) < 0)
+		return sm_error_prefix(err, "linux.resources.pids.limit: ");
+	return 0;
+}
+
+int sm_agent_cgroup_join(const char *staging_dir, sm_error_t *err)
+{
+	char dir[PATH_MAX];
+
+	snprintf(dir, sizeof(dir), "%s/cgroup/" CGROUP_LEAF, staging_dir);
+	if (access(dir, F_OK) < 0)
+		return 0;
+	return write_cgroup_file(dir, "cgroup.procs", "0", err) < 0
+		   ? sm_error_prefix(err, "join the container's cgroup: ")
+		   : 0;
+}
+
+int sm_agent_premount_shares(const struct sm_agent_container *c, const char *staging, sm_error_t *err)
+{
+	char dir[PATH_MAX];
+
+	if (c->rootfs_tag != NULL) {
+		snprintf(dir, sizeof(dir), "%s/rootfs", staging);
+		if (mount_share(c->rootfs_tag, dir, c->rootfs_dax, err) < 0)
+			return sm_error_prefix(err, "root: ");
+	}
+	for (size_t i = 0; i < c->n_mounts; i++) {
+		if (c->mounts[i].source_tag == NULL)
+			continue;
+		snprintf(dir, sizeof(dir), "%s/share-%zu", staging, i);
+		if (mount_share(c->mounts[i].source_tag, dir, c->mounts[i].dax, err) < 0)
+			return sm_error_prefix(err, "mount %s: ", c->mounts[i].dest);
+	}
+	return 0;
+}
+
 int sm_agent_setup_container(const struct sm_agent_container *c, const char *staging_dir, sm_error_t *err)
 {
-	int ns = CLONE_NEWNS | (int)(c->namespaces & (CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWCGROUP));
+	int ns = CLONE_NEWNS |
+		 (int)(c->namespaces & (CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWCGROUP | CLONE_NEWNET));
 	unsigned long prop = c->rootfs_propagation ? c->rootfs_propagation : MS_SLAVE | MS_REC;
+	struct setup_mode md = {.staging = staging_dir, .userns = (c->namespaces & CLONE_NEWUSER) != 0};
 	char rootfs[PATH_MAX];
 
+	/*
+	 * Before the cgroup namespace, so that the container's cgroup is its root. With a user
+	 * namespace the agent did it, and mounted the shares (sm_agent_userns_clone()).
+	 */
+	if (!md.userns && c->pids_limit && sm_agent_cgroup_create(staging_dir, c->pids_limit, 0, err) < 0)
+		return -1;
+	if (md.userns && sm_agent_userns_join(err) < 0)
+		return -1;
 	if (unshare(ns) < 0)
 		return sm_error_set(err, errno, "unshare the container namespaces (%#x)", ns);
-	/* Never propagate the container's mounts back; shared is applied after the pivot. */
-	if (mount(NULL, "/", NULL, (prop & MS_SHARED) ? (MS_SLAVE | MS_REC) : prop, NULL) < 0)
+	/*
+	 * Never propagate the container's mounts back; the mode itself is applied after the pivot
+	 * (an unbindable "/" here would refuse the bind of a rootfs directory).
+	 */
+	if (mount(NULL, "/", NULL, (prop & (MS_SHARED | MS_UNBINDABLE)) ? (MS_SLAVE | MS_REC) : prop, NULL) <
+	    0)
 		return sm_error_set(err, errno, "rootfsPropagation: set it on /");
-	if (prepare_rootfs(c, staging_dir, rootfs, sizeof(rootfs), err) < 0)
+	if (prepare_rootfs(c, &md, rootfs, sizeof(rootfs), err) < 0)
 		return -1;
 	if (enter_root(rootfs, c->no_pivot, err) < 0)
 		return sm_error_prefix(err, "root: ");
-	if ((prop & MS_SHARED) && mount(NULL, "/", NULL, prop, NULL) < 0)
-		return sm_error_set(err, errno, "rootfsPropagation: make / shared");
+	/*
+	 * The mode asked for, again on the container's own "/" (the call above only concerned the
+	 * agent's): a bind of "/" in the container then fails when it is unbindable, receives later
+	 * mounts when it is shared.
+	 */
+	if (c->rootfs_propagation && mount(NULL, "/", NULL, prop, NULL) < 0)
+		return sm_error_set(err, errno, "rootfsPropagation: apply it to the container's /");
 	if (c->root_readonly &&
 	    mount(NULL, "/", NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | statvfs_flags("/"), NULL) < 0)
 		return sm_error_set(err, errno, "root.readonly: remount / read-only");

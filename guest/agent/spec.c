@@ -362,10 +362,45 @@ fail:
 	return -1;
 }
 
+/* One UID_MAP/GID_MAP line: all three sub-fields, size > 0, neither range past 2^32. */
+static int decode_idmap(const uint8_t *payload, uint32_t plen, uint16_t what, struct sm_agent_idmap **v,
+			size_t *n, sm_error_t *err)
+{
+	const char *name = what == SM_TAG_UID_MAP ? "uidMappings" : "gidMappings";
+	uint32_t f[3] = {0, 0, 0};
+	bool have[3] = {false, false, false};
+	struct sm_tlv_reader r;
+	const uint8_t *val;
+	uint32_t len;
+	uint16_t tag;
+	int k;
+
+	sm_tlv_reader_init(&r, payload, plen);
+	while ((k = sm_tlv_next(&r, &tag, &val, &len)) == 1) {
+		if (tag < SM_TAG_IDMAP_CONTAINER || tag > SM_TAG_IDMAP_SIZE)
+			continue;
+		if (have[tag - SM_TAG_IDMAP_CONTAINER] ||
+		    sm_tlv_u32(val, len, &f[tag - SM_TAG_IDMAP_CONTAINER]) < 0)
+			return sm_error_set(err, 0, "%s[%zu]: malformed field %u", name, *n, tag);
+		have[tag - SM_TAG_IDMAP_CONTAINER] = true;
+	}
+	if (k < 0 || !have[0] || !have[1] || !have[2] || f[2] == 0 || (uint64_t)f[0] + f[2] > (1ull << 32) ||
+	    (uint64_t)f[1] + f[2] > (1ull << 32))
+		return sm_error_set(err, 0, "%s[%zu]: malformed, incomplete, empty or past 2^32", name, *n);
+	if (*n >= SM_AGENT_IDMAP_MAX)
+		return sm_error_set(err, 0, "%s: more than %d lines (the kernel's limit)", name,
+				    SM_AGENT_IDMAP_MAX);
+	if (grow((void **)v, *n, sizeof(**v)) < 0)
+		return sm_error_set(err, ENOMEM, "%s", name);
+	(*v)[(*n)++] = (struct sm_agent_idmap){.container_id = f[0], .host_id = f[1], .size = f[2]};
+	return 0;
+}
+
 static int container_field(struct sm_agent_container *c, uint16_t tag, const uint8_t *val, uint32_t len,
 			   sm_error_t *err)
 {
-	uint32_t allowed = CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWCGROUP;
+	uint32_t allowed =
+	    CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWCGROUP | CLONE_NEWUSER | CLONE_NEWNET;
 
 	switch (tag) {
 	case SM_TAG_ROOTFS_TAG:
@@ -401,6 +436,16 @@ static int container_field(struct sm_agent_container *c, uint16_t tag, const uin
 			return sm_error_set(err, 0, "field %u (namespaces): unsupported flags %#x", tag,
 					    c->namespaces & ~allowed);
 		return 0;
+	case SM_TAG_UID_MAP:
+		return decode_idmap(val, len, tag, &c->uid_map, &c->n_uid_map, err);
+	case SM_TAG_GID_MAP:
+		return decode_idmap(val, len, tag, &c->gid_map, &c->n_gid_map, err);
+	case SM_TAG_PIDS_LIMIT:
+		if (get_u64(val, len, tag, "pids limit", &c->pids_limit, err) < 0)
+			return -1;
+		if (c->pids_limit == 0)
+			return sm_error_set(err, 0, "field %u (pids limit): 0 is not a limit", tag);
+		return 0;
 	default:
 		return 0;
 	}
@@ -429,6 +474,11 @@ int sm_agent_container_decode(const uint8_t *payload, size_t len, struct sm_agen
 				    SM_TAG_ROOTFS_TAG, SM_TAG_ROOTFS_PATH);
 	if (c->rootfs_path != NULL && c->rootfs_path[0] != '/')
 		return sm_error_set(err, 0, "root: the rootfs path must be absolute");
+	if ((c->namespaces & CLONE_NEWUSER) && (c->n_uid_map == 0 || c->n_gid_map == 0))
+		return sm_error_set(err, 0, "a user namespace needs uid and gid mappings (fields %u, %u)",
+				    SM_TAG_UID_MAP, SM_TAG_GID_MAP);
+	if (!(c->namespaces & CLONE_NEWUSER) && (c->n_uid_map > 0 || c->n_gid_map > 0))
+		return sm_error_set(err, 0, "uid/gid mappings without a user namespace");
 	for (size_t i = 0; i < c->sysctls.n; i++) {
 		const char *eq = strchr(c->sysctls.v[i], '=');
 		if (eq == NULL || eq == c->sysctls.v[i])
@@ -463,5 +513,7 @@ void sm_agent_container_free(struct sm_agent_container *c)
 	for (size_t i = 0; i < c->n_devices; i++)
 		free(c->devices[i].path);
 	free(c->devices);
+	free(c->uid_map);
+	free(c->gid_map);
 	memset(c, 0, sizeof(*c));
 }

@@ -67,6 +67,14 @@ struct sm_agent_device {
 	uint32_t major, minor, mode, uid, gid;
 };
 
+/* One line of uid_map/gid_map: size ids from container_id up map to host_id up (guest ids). */
+struct sm_agent_idmap {
+	uint32_t container_id, host_id, size;
+};
+
+/* The kernel's limit of lines in a uid_map or gid_map (Linux >= 4.15). */
+#define SM_AGENT_IDMAP_MAX 340
+
 struct sm_agent_container {
 	char *rootfs_tag, *rootfs_path; /* exactly one is set */
 	bool rootfs_dax, root_readonly, no_pivot;
@@ -78,6 +86,10 @@ struct sm_agent_container {
 	struct sm_agent_device *devices;
 	size_t n_devices;
 	uint32_t namespaces; /* CLONE_NEW* */
+	/* With CLONE_NEWUSER: at least one line each, at most SM_AGENT_IDMAP_MAX. */
+	struct sm_agent_idmap *uid_map, *gid_map;
+	size_t n_uid_map, n_gid_map;
+	uint64_t pids_limit; /* 0 = none: no guest cgroup */
 };
 
 /*

@@ -57,6 +57,18 @@ teardown() {
 	[[ "$output" == *"--frobnicate"* ]]
 }
 
+@test "vm-run: --template without --bundle is refused naming --template" {
+	run "$SM" vm-run --kernel /bin/true --template --cmdline true
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"--template"* ]]
+}
+
+@test "vm-run: --leave-running without --save-snapshot is refused naming it" {
+	run "$SM" vm-run --kernel /bin/true --leave-running --cmdline true
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"--leave-running"* ]]
+}
+
 @test "vm-run: no /dev/kvm access gives a clear error" {
 	command -v unshare >/dev/null || skip "unshare not installed"
 	# A private mount namespace where /dev/kvm is a regular empty file without permissions.

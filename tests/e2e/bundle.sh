@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # End to end: `sm-runtime vm-run --bundle` runs an OCI bundle's process in a microVM through the
-# guest agent, with the busybox rootfs served by virtio-fs, once without and once with DAX.
+# guest agent, with the busybox rootfs served by virtio-fs, once without and once with DAX. The VMs
+# are restored from the template of their shape (--template), as `create` does: no guest boot here
+# once the templates exist (tests/e2e/boot.sh is the test of a cold boot).
 set -u
 . "$SM_TOP_SRCDIR/tests/e2e/lib.sh"
 e2e_require_guest
@@ -37,7 +39,7 @@ for mode in nodax dax; do
 	echo "host-$mode" >"$bundle/rootfs/hostfile"
 	args=()
 	[ $mode = dax ] && args=(--dax 64)
-	out=$("$SM" vm-run --timeout 900 --bundle "$bundle" "${args[@]}" 2>&1)
+	out=$("$SM" vm-run "${E2E_VM[@]}" --bundle "$bundle" "${args[@]}" 2>&1)
 	status=$?
 	echo "$out" | sed "s/^/# [$mode] /"
 	check "$mode: the process's exit status 7 comes back" [ $status -eq 7 ]
@@ -59,7 +61,7 @@ done
 # A signal to vm-run reaches the container's process: SIGTERM runs its trap, whose status comes back.
 set_args '["sh", "-c", "trap \"echo got-term; exit 9\" TERM; echo waiting; while :; do sleep 1; done"]'
 out_file=$(mktemp)
-"$SM" vm-run --timeout 900 --bundle "$bundle" >"$out_file" 2>&1 &
+"$SM" vm-run "${E2E_VM[@]}" --bundle "$bundle" >"$out_file" 2>&1 &
 pid=$!
 for _ in $(seq 1 900); do
 	grep -qx waiting "$out_file" && break

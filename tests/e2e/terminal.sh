@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # End to end: `process.terminal: true` under `sm-runtime vm-run --bundle` gives the container's
 # process the VM's virtio console (/dev/hvc0) as its controlling terminal, relayed to the host's
-# stdin/stdout: once with a pipe as stdin, once under a pty (script) with a window size.
+# stdin/stdout: once with a pipe as stdin, once under a pty (script) with a window size. The VMs are
+# restored from the template of their shape (--template): no guest boot once it exists.
 set -u
 . "$SM_TOP_SRCDIR/tests/e2e/lib.sh"
 e2e_require_guest
@@ -16,12 +17,13 @@ import json, sys
 c = json.load(open(sys.argv[1]))
 c["process"]["terminal"] = True
 c["process"]["args"] = ["sh", "-c", "tty; [ -t 0 ] && [ -t 1 ] && echo stdio-is-tty; stty size;"
-                        " read line; echo got=$line; exit 5"]
+                        " touch /reading; read line; echo got=$line; exit 5"]
+c["root"]["readonly"] = False
 json.dump(c, open(sys.argv[1], "w"), indent=1)
 PY
 
 # 1. stdin from a pipe: the input is typed ahead, before the guest has booted.
-out=$(echo typed-ahead | "$SM" vm-run --timeout 600 --bundle "$bundle" 2>&1)
+out=$(echo typed-ahead | "$SM" vm-run "${E2E_VM[@]}" --bundle "$bundle" 2>&1)
 status=$?
 echo "$out" | sed "s/^/# [pipe] /"
 raw=$out
@@ -39,8 +41,18 @@ if [ $have_script = 0 ]; then
 	done
 	exit 0
 fi
-out=$( (sleep 45; printf 'late\r') | script -qec "stty cols 101 rows 31 -echo; stty -g >$bundle/before; \
-	$SM vm-run --timeout 600 --bundle $bundle; echo status=\$?; stty -g >$bundle/after" /dev/null 2>&1)
+# The input is typed once the process waits for it (it touches /reading in its rootfs first).
+rm -f "$bundle/rootfs/reading"
+typist() {
+	for _ in $(seq 1 3000); do
+		[ -e "$bundle/rootfs/reading" ] && break
+		sleep 0.3
+	done
+	sleep 1
+	printf 'late\r'
+}
+out=$(typist | script -qec "stty cols 101 rows 31 -echo; stty -g >$bundle/before; \
+	$SM vm-run ${E2E_VM[*]} --bundle $bundle; echo status=\$?; stty -g >$bundle/after" /dev/null 2>&1)
 echo "$out" | sed "s/^/# [pty] /"
 out=$(tr -d '\r' <<<"$out")
 check "pty: the window size 31x101 reaches the guest" grep -qx "31 101" <<<"$out"

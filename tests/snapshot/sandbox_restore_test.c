@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * End to end on the real guest kernel (one boot): a sandbox with an empty root share and the
- * agent is booted to the guest init's ready point and snapshotted; a new process restores it with
- * the root share re-rooted at a busybox bundle's rootfs, and runs a command in a container
- * through the agent (reading a file only that rootfs has, exiting 7). Skips without the cached
- * guest kernel (`make guest-kernel`) or /dev/kvm. Boot takes 25-60 s on kvm_pvm hosts.
+ * End to end on the real guest kernel: a sandbox with an empty root share and the agent at the
+ * guest init's ready point (the template VM of its shape, runtime/template.h: booted and saved the
+ * first time, 25-60 s on kvm_pvm hosts, then restored from the cache) is snapshotted again; a new
+ * process restores that snapshot with the root share re-rooted at a busybox bundle's rootfs, and
+ * runs a command in a container through the agent (reading a file only that rootfs has, exiting 7).
+ * Skips without the cached guest kernel (`make guest-kernel`) or /dev/kvm.
  */
 #include <fcntl.h>
 #include <stdio.h>
@@ -21,6 +22,7 @@
 #include "runtime/agent-client.h"
 #include "runtime/agent-spec.h"
 #include "runtime/sandbox.h"
+#include "runtime/template.h"
 #include "snapshot/format.h"
 #include "snapshot/kvmstate.h"
 #include "snapshot/snapshot.h"
@@ -55,10 +57,14 @@ static char *kernel_path(const char *build)
 	return text;
 }
 
+/* The template layout (all device slots), so that the template VM and its snapshots restore. */
+static struct sm_bind_shares padded;
+
 static struct sm_sandbox_config config(const char *kernel, const char *initrd, const char *root,
 				       const char *sock)
 {
 	struct sm_sandbox_config c = {.rootfs = root, .vsock_path = sock, .agent = true};
+	sm_error_t err = SM_ERROR_INIT;
 
 	c.machine = (struct sm_machine_config){.kernel_path = kernel,
 					       .initrd_path = initrd,
@@ -66,6 +72,8 @@ static struct sm_sandbox_config config(const char *kernel, const char *initrd, c
 					       .ncpus = 1,
 					       .console_out_fd = getenv("SM_TEST_DEBUG") ? STDERR_FILENO : -1,
 					       .console_in_fd = -1};
+	if (sm_template_complete_config(&c, NULL, &padded, &err) < 0)
+		tap_diag("template layout: %s", err.msg);
 	return c;
 }
 
@@ -97,29 +105,37 @@ static void report_msrs(const char *dir)
 	free(f);
 }
 
-/* Boot until the guest init reports SM-READY, then snapshot. Returns 0 when the snapshot exists. */
+/*
+ * Get the guest to the ready point: restore the template VM (booting and saving it first when the
+ * cache has none), then snapshot it. Returns 0 when the snapshot exists.
+ */
 static int boot_and_snapshot(const struct sm_sandbox_config *cfg, const char *dir)
 {
 	struct sm_sandbox *sb = NULL;
 	struct sm_machine_state st = {0};
 	sm_error_t err = SM_ERROR_INIT;
+	cleanup_free char *tdir = NULL;
 	uint64_t t0 = sm_now_ns();
+	bool booted = false;
 	int r = -1;
 
-	if (sm_sandbox_create(cfg, &sb, &err) < 0 || sm_machine_start(sm_sandbox_machine(sb), &err) < 0) {
+	if (sm_template_get(cfg, BOOT_TIMEOUT_NS, &tdir, &booted, &err) < 0 ||
+	    sm_sandbox_restore(cfg, tdir, &sb, NULL, &err) < 0) {
 		ok(0, "boot the template sandbox: %s", err.msg);
 		goto out;
 	}
+	tap_diag("template %s (%s)", tdir, booted ? "booted and saved now" : "cached");
 	while (!st.ready && !sm_vm_stopping(sm_machine_vm(sm_sandbox_machine(sb))) &&
 	       sm_now_ns() - t0 < (uint64_t)BOOT_TIMEOUT_NS) {
 		struct timespec ts = {0, 20000000};
 		nanosleep(&ts, NULL);
 		sm_machine_get_state(sm_sandbox_machine(sb), &st);
 	}
-	if (!ok(st.ready, "the guest init reported ready after %.1f s", (double)(sm_now_ns() - t0) / 1e9))
+	if (!ok(st.ready, "the guest is at the init's ready point after %.1f s", (double)(sm_now_ns() - t0) / 1e9))
 		goto out;
 	r = sm_sandbox_snapshot(sb, dir, &err);
-	ok(r == 0, "snapshot at the ready point (root share probed, not mounted): %s", err.msg);
+	ok(r == 0, "snapshot of the restored template at the ready point (root share probed, not mounted): %s",
+	   err.msg);
 	ok(sm_vm_paused(sm_machine_vm(sm_sandbox_machine(sb))), "left paused");
 	sm_error_clear(&err);
 	ok(sm_sandbox_resume(sb, &err) == 0 && !sm_vm_paused(sm_machine_vm(sm_sandbox_machine(sb))),

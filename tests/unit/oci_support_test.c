@@ -102,10 +102,6 @@ static const struct refusal {
      NULL, "mounts[1].options[1]"},
     {DOC(",'mounts':[{'destination':'/run','type':'tmpfs','source':'tmpfs','options':['tmpcopyup']}]", ""),
      NULL, "mounts[0].options[0]"},
-    {DOC(",'mounts':[{'destination':'/a','type':'bind','source':'/x','options':['rbind','rshared']}]", ""),
-     NULL, "mounts[0].options[1]"},
-    {DOC(",'mounts':[{'destination':'/a','type':'none','source':'/x','options':['bind','shared']}]", ""),
-     NULL, "mounts[0].options[1]"},
     {DOC(",'mounts':[{'destination':'/o','type':'overlay','source':'overlay','options':"
 	 "['lowerdir=/l1:/l2','upperdir=/u','workdir=/w']}]",
 	 ""),
@@ -117,7 +113,13 @@ static const struct refusal {
     {PROC(",'execCPUAffinity':{'initial':'0','final':'0-1'}"), NULL, "process.execCPUAffinity"},
     {DOC(",'hooks':{'prestart':[{'path':'/bin/true'}],'startContainer':[{'path':'/bin/true'}]}", ""), NULL,
      "hooks.startContainer"},
-    {NSDOC("{'type':'network'},{'type':'user'}"), NULL, "linux.namespaces[1]"},
+    {NSDOC("{'type':'network'},{'type':'user'}"), NULL, "linux.uidMappings"},
+    {NSDOCL("{'type':'network'},{'type':'user'}", ",'uidMappings':[{'containerID':0,'hostID':1,'size':1}]"),
+     NULL, "linux.gidMappings"},
+    {NSDOCL("{'type':'network'},{'type':'user','path':'/proc/1/ns/user'}",
+	    ",'uidMappings':[{'containerID':0,'hostID':1,'size':1}],"
+	    "'gidMappings':[{'containerID':0,'hostID':1,'size':1}]"),
+     NULL, "linux.namespaces[1].path"},
     {NSDOC("{'type':'network'},{'type':'pid','path':'/proc/42/ns/pid'}"), NULL, "linux.namespaces[1].path"},
     {NSDOC("{'type':'network'},{'type':'ipc','path':'/proc/42/ns/ipc'}"), NULL, "linux.namespaces[1].path"},
     {NSDOC("{'type':'network','path':'/proc/self/ns/pid'}"), NULL, "linux.namespaces[0].path"},
@@ -127,9 +129,6 @@ static const struct refusal {
      NULL, "linux.uidMappings"},
     {NSDOCL("{'type':'network'},{'type':'time'}", ",'timeOffsets':{'monotonic':{'secs':3600}}"), NULL,
      "linux.timeOffsets"},
-    {LINUX(",'devices':[{'type':'c','path':'/dev/fuse','major':10,'minor':229},"
-	   "{'type':'b','path':'/dev/sda','major':8,'minor':0}]"),
-     NULL, "linux.devices[1]"},
     {LINUX(",'cgroupsPath':'/machine/ctr1'"), &systemd, "linux.cgroupsPath"},
     {LINUX(",'resources':{'network':{'classID':1048577}}"), NULL, "linux.resources.network"},
     {LINUX(",'resources':{'rdma':{'mlx5_1':{'hcaHandles':3}}}"), NULL, "linux.resources.rdma"},
@@ -298,7 +297,6 @@ static void test_engine_defaults(void)
 	static const char *const podman_warnings[] = {
 	    "process.apparmorProfile: ignored: ",
 	    "linux.namespaces[1].path: ignored: ",
-	    "linux.resources.pids.limit: ignored: ",
 	    "linux.sysctl[\"net.ipv4.ping_group_range\"]: ignored: ",
 	};
 	struct sm_oci_strv w = {0};
@@ -336,17 +334,18 @@ static const struct warned {
     {LINUX(",'mountLabel':'system_u:object_r:container_file_t:s0:c1,c2'"), "linux.mountLabel: ignored: "},
     {NSDOC("{'type':'network','path':'/proc/self/ns/net'}"), "linux.namespaces[0].path: ignored: "},
     {NSDOC("{'type':'pid'},{'type':'mount'}"), "linux.namespaces: ignored: "},
-    {LINUX(",'resources':{'pids':{'limit':100}}"), "linux.resources.pids.limit: ignored: "},
     {LINUX(",'resources':{'hugepageLimits':[{'pageSize':'2MB','limit':209715200}]}"),
      "linux.resources.hugepageLimits: ignored: "},
     {LINUX(",'resources':{'devices':[{'allow':false,'access':'rwm'}]}"),
      "linux.resources.devices: ignored: "},
     {LINUX(",'sysctl':{'net.ipv4.ip_unprivileged_port_start':'0','kernel.msgmax':'8192'}"),
      "linux.sysctl[\"net.ipv4.ip_unprivileged_port_start\"]: ignored: "},
-    {LINUX(",'rootfsPropagation':'rshared'"), "linux.rootfsPropagation: ignored: "},
     {PROC(",'frobnicate':true"), "process.frobnicate: ignored: "},
     {LINUX(",'devices':[{'type':'c','path':'/dev/nvidia0','major':195,'minor':0}]"), "linux.devices[0]: "},
     {LINUX(",'devices':[{'type':'c','path':'/dev/net/tun','major':10,'minor':200}]"), "linux.devices[0]: "},
+    {LINUX(",'devices':[{'type':'c','path':'/dev/fuse','major':10,'minor':229},"
+	   "{'type':'b','path':'/dev/sda','major':8,'minor':0}]"),
+     "linux.devices[1]: "},
 };
 
 static void test_warnings(void)
@@ -378,6 +377,14 @@ static const char *const honoured[] = {
 	  "'cpu':{'shares':512,'quota':50000,'period':100000,'cpus':'0-1'},'pids':{'limit':-1},"
 	  "'blockIO':{'weight':500}}"),
     LINUX(",'cgroupsPath':'system.slice:docker:abc'"),
+    /* Guest user namespace, propagation and pids limit (applied in the guest). */
+    NSDOCL("{'type':'network'},{'type':'user'},{'type':'mount'}",
+	   ",'uidMappings':[{'containerID':0,'hostID':1000,'size':2000}],"
+	   "'gidMappings':[{'containerID':0,'hostID':1000,'size':3000}],'rootfsPropagation':'rshared',"
+	   "'resources':{'pids':{'limit':100}}"),
+    DOC(",'mounts':[{'destination':'/a','type':'bind','source':'/x','options':['rbind','rshared']},"
+	"{'destination':'/b','type':'none','source':'/x','options':['bind','shared']}]",
+	""),
     LINUX(",'seccomp':{'defaultAction':'SCMP_ACT_ERRNO','architectures':['SCMP_ARCH_X86_64','SCMP_ARCH_"
 	  "AARCH64'],"
 	  "'flags':['SECCOMP_FILTER_FLAG_LOG'],'syscalls':[{'names':['read'],'action':'SCMP_ACT_ALLOW'}]}"),

@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * A mounted virtio-fs share survives a snapshot, on the real guest kernel (one boot): a container
- * (the share mounted by the agent) runs a shell that opens /data as fd 3 and waits; the sandbox is
- * snapshotted with the file open and destroyed; a new process restores it, the host creates /go
- * in the rootfs, and the guest shell reads the file through fd 3 (a READ on the fh opened before
- * the snapshot) into /result. Skips without the cached guest kernel (`make guest-kernel`) or
- * /dev/kvm. Boot takes 25-60 s on kvm_pvm hosts.
+ * A mounted virtio-fs share survives a snapshot, on the real guest kernel: in a VM restored from
+ * the template of its shape (runtime/template.h: booted and saved the first time, 25-60 s on
+ * kvm_pvm hosts, then restored from the cache), a container (the share mounted by the agent) runs a
+ * shell that opens /data as fd 3 and waits; the sandbox is snapshotted with the file open and
+ * destroyed; a new process restores it, the host creates /go in the rootfs, and the guest shell
+ * reads the file through fd 3 (a READ on the fh opened before the snapshot) into /result. Skips
+ * without the cached guest kernel (`make guest-kernel`) or /dev/kvm.
  */
 #include <fcntl.h>
 #include <stdio.h>
@@ -22,6 +23,7 @@
 #include "runtime/agent-client.h"
 #include "runtime/agent-spec.h"
 #include "runtime/sandbox.h"
+#include "runtime/template.h"
 #include "tests/tap.h"
 
 #define AGENT_PORT 1024
@@ -48,10 +50,14 @@ static char *kernel_path(const char *build)
 	return text;
 }
 
+/* The template layout (all device slots), so that the template VM and its snapshots restore. */
+static struct sm_bind_shares padded;
+
 static struct sm_sandbox_config config(const char *kernel, const char *initrd, const char *root,
 				       const char *sock)
 {
 	struct sm_sandbox_config c = {.rootfs = root, .vsock_path = sock, .agent = true};
+	sm_error_t err = SM_ERROR_INIT;
 
 	c.machine = (struct sm_machine_config){.kernel_path = kernel,
 					       .initrd_path = initrd,
@@ -59,6 +65,8 @@ static struct sm_sandbox_config config(const char *kernel, const char *initrd, c
 					       .ncpus = 1,
 					       .console_out_fd = getenv("SM_TEST_DEBUG") ? STDERR_FILENO : -1,
 					       .console_in_fd = -1};
+	if (sm_template_complete_config(&c, NULL, &padded, &err) < 0)
+		tap_diag("template layout: %s", err.msg);
 	return c;
 }
 
@@ -74,7 +82,8 @@ static bool wait_file(const char *path, uint64_t timeout_ns)
 	return true;
 }
 
-/* Boot, start the container through the agent, wait until fd 3 is open, snapshot. */
+/* Restore the template (booting it first when not cached), start the container through the agent,
+ * wait until fd 3 is open, snapshot. */
 static int boot_and_snapshot(const struct sm_sandbox_config *cfg, const char *bundle, const char *dir)
 {
 	cleanup_oci_config struct sm_oci_config *oci = NULL;
@@ -85,16 +94,20 @@ static int boot_and_snapshot(const struct sm_sandbox_config *cfg, const char *bu
 	struct sm_sandbox *sb = NULL;
 	struct sm_buf payload = {0};
 	sm_error_t err = SM_ERROR_INIT;
+	cleanup_free char *tdir = NULL;
 	uint64_t t0 = sm_now_ns();
 	uint32_t pid = 0;
+	bool booted = false;
 	int fd = -1, r = -1;
 
-	if (sm_sandbox_create(cfg, &sb, &err) < 0 || sm_machine_start(sm_sandbox_machine(sb), &err) < 0 ||
+	if (sm_template_get(cfg, (int64_t)TIMEOUT_NS, &tdir, &booted, &err) < 0 ||
+	    sm_sandbox_restore(cfg, tdir, &sb, NULL, &err) < 0 ||
 	    sm_oci_config_load(config_path, SM_OCI_PARSE_REQUIRE_PROCESS, &oci, &err) < 0 ||
 	    sm_agent_spec_create(&payload, oci, &opts, &err) < 0) {
-		ok(0, "boot the sandbox: %s", err.msg);
+		ok(0, "restore the template sandbox: %s", err.msg);
 		goto out;
 	}
+	tap_diag("template %s (%s)", tdir, booted ? "booted and saved now" : "cached");
 	while ((fd = sm_agent_connect_hybrid(cfg->vsock_path, AGENT_PORT, 1000, &err)) < 0 &&
 	       sm_now_ns() - t0 < TIMEOUT_NS && !sm_vm_stopping(sm_machine_vm(sm_sandbox_machine(sb))))
 		usleep(200000);

@@ -879,7 +879,8 @@ static void test_flood(void)
 	env_down(&e);
 }
 
-static bool wait_event(struct env *e)
+/* A TRANSPORT_RESET arrives; with ack, handle it as Linux does: hand a buffer back and kick. */
+static bool wait_event_ack(struct env *e, bool ack)
 {
 	uint16_t id;
 	uint32_t len, ev;
@@ -887,7 +888,14 @@ static bool wait_event(struct env *e)
 	if (!g_wait_used(&e->g, Q_EV, &id, &len, WAIT) || len != 4)
 		return false;
 	memcpy(&ev, g_buf(&e->g, Q_EV, id), 4);
+	if (ack)
+		post_events(e, 1);
 	return le32toh(ev) == 0;
+}
+
+static bool wait_event(struct env *e)
+{
+	return wait_event_ack(e, true);
 }
 
 static void test_reset_and_snapshot(void)
@@ -903,7 +911,16 @@ static void test_reset_and_snapshot(void)
 
 	env_up(&e);
 	sm_vsock_transport_reset(e.vs);
-	ok(wait_event(&e), "sm_vsock_transport_reset: TRANSPORT_RESET (id 0) on the event queue");
+	ok(wait_event_ack(&e, false), "sm_vsock_transport_reset: TRANSPORT_RESET (id 0) on the event queue");
+	c.fd = uds_connect(e.path);
+	write_str(c.fd, "CONNECT 1024\n");
+	ok(!recv_pkt(&e, &p, NOWAIT), "a host connect waits until the guest has handled the reset");
+	post_events(&e, 1);
+	ok(recv_pkt(&e, &p, WAIT) && p.op == OP_REQUEST && p.dst_port == 1024,
+	   "it goes through once the guest hands the event buffer back");
+	close(c.fd);
+	ok(recv_pkt(&e, &p, WAIT) && p.op == OP_RST, "client gone before the answer: RST");
+	ok(stats(&e).events_acked == 1, "the reset counts as handled");
 
 	ok(host_connect(&e, 1024, 65536, &c), "a live connection");
 	g_wr(&e.g, SM_VMMIO_STATUS, 0);
@@ -954,6 +971,7 @@ static void test_reset_and_snapshot(void)
 		if (g_wait_used(&e2.g, Q_EV, &id, &len, WAIT)) {
 			memcpy(&ev, g_buf(&e2.g, Q_EV, id), 4);
 			got = len == 4 && ev == 0;
+			post_events(&e2, 1);
 		}
 		ok(got, "restored guest gets TRANSPORT_RESET");
 	}

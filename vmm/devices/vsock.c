@@ -91,6 +91,28 @@ static int timeout_ms(uint64_t deadline, uint64_t now)
 	return ms > 60000 ? 60000 : (int)ms;
 }
 
+bool vsock_reset_in_flight(struct sm_vsock *vs)
+{
+	return vs->reset_unacked || __atomic_load_n(&vs->transport_reset_owed, __ATOMIC_ACQUIRE);
+}
+
+/*
+ * The guest handled the TRANSPORT_RESET when it kicks the event queue again (it refills the
+ * buffer only after re-reading its CID and resetting its sockets); a driver that never does is
+ * given up on at the deadline. Returns the deadline to wake up for, 0 when none.
+ */
+static uint64_t check_reset_ack(struct sm_vsock *vs, uint64_t now)
+{
+	if (!vs->reset_unacked)
+		return 0;
+	if (__atomic_exchange_n(&vs->event_kicked, 0, __ATOMIC_ACQ_REL) || now >= vs->reset_ack_deadline_ns) {
+		vs->reset_unacked = false;
+		VSOCK_STAT_ADD(vs, events_acked, 1);
+		return 0;
+	}
+	return vs->reset_ack_deadline_ns;
+}
+
 static void *io_thread(void *arg)
 {
 	struct sm_vsock *vs = arg;
@@ -98,11 +120,14 @@ static void *io_thread(void *arg)
 	bool more = true; /* look at the queues once at start: kicks may predate the thread */
 
 	while (!__atomic_load_n(&vs->stop, __ATOMIC_ACQUIRE)) {
-		uint64_t now = sm_now_ns(), next;
+		uint64_t now = sm_now_ns(), next, ack;
 		bool fired = false, tx_more, rx_more, stalled;
 		int n, i;
 
 		next = vsock_timers(vs, now, &fired);
+		ack = check_reset_ack(vs, now);
+		if (ack != 0 && (next == 0 || ack < next))
+			next = ack;
 		n = epoll_wait(vs->epfd, evs, (int)SM_ARRAY_SIZE(evs),
 			       more || fired ? 0 : timeout_ms(next, now));
 		for (i = 0; i < n; i++)
@@ -110,6 +135,9 @@ static void *io_thread(void *arg)
 		if (__atomic_load_n(&vs->stop, __ATOMIC_ACQUIRE))
 			break;
 		more = false;
+		/* An acknowledged reset releases the held host connects right away. */
+		if (vs->reset_unacked && check_reset_ack(vs, sm_now_ns()) == 0)
+			more = true;
 		if (!vs->broken) {
 			tx_more = process_tx(vs, &stalled);
 			rx_more = vsock_process_rx(vs);
@@ -159,7 +187,10 @@ static void vsock_notify(struct sm_virtio_dev *dev, unsigned int queue)
 {
 	struct sm_vsock *vs = sm_virtio_priv(dev);
 
-	(void)queue; /* the thread looks at every queue on each wakeup */
+	/* The thread looks at every queue on each wakeup; an event-queue kick is also the guest's
+	 * sign that it handled a TRANSPORT_RESET (check_reset_ack). */
+	if (queue == VSOCK_Q_EVENT)
+		__atomic_store_n(&vs->event_kicked, 1, __ATOMIC_RELEASE);
 	sm_dev_kick(vs->kick_fd);
 }
 
@@ -190,6 +221,7 @@ static void vsock_reset(struct sm_virtio_dev *dev)
 	vsock_drop_all(vs);
 	vs->next_host_port = VSOCK_HOST_PORT_BASE;
 	__atomic_store_n(&vs->transport_reset_owed, 0, __ATOMIC_RELEASE);
+	vs->reset_unacked = false;
 	pthread_mutex_unlock(&vs->thr_lock);
 }
 

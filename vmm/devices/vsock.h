@@ -49,6 +49,7 @@ struct sm_vsock_stats {
 	uint64_t bad_packets;	 /* malformed guest packets or buffers (dropped) */
 	uint64_t credit_overrun; /* guest sent more than our advertised credit (connection reset) */
 	uint64_t events_sent;	 /* TRANSPORT_RESET events delivered */
+	uint64_t events_acked;	 /* ... and handled by the guest (or given up on after the timeout) */
 	uint64_t bytes_to_guest; /* RW payload bytes sent to the guest */
 	uint64_t bytes_to_host;	 /* RW payload bytes written to host sockets */
 };
@@ -82,9 +83,12 @@ int sm_vsock_resume(struct sm_vsock *vs, sm_error_t *err);
 
 /*
  * Queue a VIRTIO_VSOCK_EVENT_TRANSPORT_RESET for the guest (delivered on the event queue as soon
- * as the driver has a buffer there): the guest drops all its connections and re-reads guest_cid.
- * A restore and a save queue one by themselves (connections do not survive snapshots); call this
- * after any other event that lost host-side connection state. Any thread.
+ * as the driver has a buffer there): the guest drops all its connected sockets and re-reads
+ * guest_cid (Linux: virtio_transport.c, virtio_vsock_event_handle). A save with connections and a
+ * restore onto another CID or after lost connections queue one by themselves; call this after any
+ * other event that lost host-side connection state. Until the guest has handled it (it hands the
+ * event buffer back, kicking the event queue) or connect_timeout_ms passed, host connects are held
+ * back, so a connection is never accepted by a guest that then resets it. Any thread.
  */
 void sm_vsock_transport_reset(struct sm_vsock *vs);
 

@@ -138,9 +138,18 @@ struct sm_vsock {
 	bool active;  /* the driver activated the device (the thread runs unless a save paused it) */
 	int stop;     /* atomic */
 	int transport_reset_owed; /* atomic; any thread sets it */
+	int event_kicked;	  /* atomic: the driver notified the event queue (notify sets it) */
 
 	/* I/O thread state */
 	bool broken; /* a ring is corrupt; NEEDS_RESET is set: touch no queue until reset */
+	/*
+	 * A TRANSPORT_RESET went to the guest and the driver has not yet handed its event buffer
+	 * back (Linux refills and kicks the event queue only after handling the event): host
+	 * connects wait (their REQUEST is held back) until then or until reset_ack_deadline_ns, so
+	 * the guest does not reset a connection it accepted before it saw the event.
+	 */
+	bool reset_unacked;
+	uint64_t reset_ack_deadline_ns;
 	struct vconn *conns;
 	struct vconn *rq_head, *rq_tail;
 	struct vconn *graveyard;
@@ -156,6 +165,9 @@ struct sm_vsock {
 
 	struct sm_vsock_stats stats; /* updated with __atomic builtins */
 };
+
+/* Whether a host connect's REQUEST must wait for the guest to handle a TRANSPORT_RESET. */
+bool vsock_reset_in_flight(struct sm_vsock *vs);
 
 #define VSOCK_STAT_ADD(vs, field, n) __atomic_add_fetch(&(vs)->stats.field, (n), __ATOMIC_RELAXED)
 

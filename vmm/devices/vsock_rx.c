@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/uio.h>
 
+#include "common/util.h"
 #include "vmm/devices/devutil.h"
 #include "vmm/devices/vsock_internal.h"
 
@@ -185,6 +186,8 @@ static size_t produce(struct sm_vsock *vs, struct vconn *c, const struct sm_virt
 		return len;
 	}
 	if (c->pending & P_REQUEST) {
+		if (vsock_reset_in_flight(vs))
+			return 0; /* stays queued: sent once the guest has handled the reset */
 		c->pending &= ~P_REQUEST;
 		return conn_hdr(vs, c, chain, VSOCK_OP_REQUEST, 0, 0);
 	}
@@ -306,6 +309,12 @@ void vsock_process_event(struct sm_vsock *vs)
 			continue;
 		}
 		__atomic_store_n(&vs->transport_reset_owed, 0, __ATOMIC_RELEASE);
+		/* Cleared before the guest can see the event: only a kick after it counts. */
+		__atomic_store_n(&vs->event_kicked, 0, __ATOMIC_RELEASE);
+		/* Linux refills the buffer after handling the event: make that add notify us. */
+		sm_virtq_want_next_notify(vq);
+		vs->reset_unacked = true;
+		vs->reset_ack_deadline_ns = sm_now_ns() + vs->connect_timeout_ns;
 		sm_virtq_chain_write(&vs->evc, 0, &ev, sizeof(ev));
 		sm_virtio_complete(vs->vdev, VSOCK_Q_EVENT, vs->evc.head, sizeof(ev), &err);
 		VSOCK_STAT_ADD(vs, events_sent, 1);

@@ -368,6 +368,18 @@ static int pop_locked(struct sm_virtq *vq, struct sm_virtq_chain *c, sm_error_t 
 	return walk_chain(vq, c, err);
 }
 
+void sm_virtq_want_next_notify(struct sm_virtq *vq)
+{
+	pthread_mutex_lock(&vq->pop_lock);
+	if (vq->ready && vq->event_idx) {
+		uint16_t idx = load16(avail_idx(vq), __ATOMIC_ACQUIRE);
+
+		__atomic_store_n(avail_event(vq), htole16(idx), __ATOMIC_RELAXED);
+		__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	}
+	pthread_mutex_unlock(&vq->pop_lock);
+}
+
 int sm_virtq_pop(struct sm_virtq *vq, struct sm_virtq_chain *chain, sm_error_t *err)
 {
 	int r;

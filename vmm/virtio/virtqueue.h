@@ -132,6 +132,14 @@ bool sm_virtq_ready(struct sm_virtq *vq);
 int sm_virtq_pop(struct sm_virtq *vq, struct sm_virtq_chain *chain, sm_error_t *err);
 
 /*
+ * Ask the driver to notify when it adds its next chain even though chains are still available
+ * (EVENT_IDX: avail_event = the driver's current available index; without EVENT_IDX the driver
+ * notifies anyway). For devices that must learn when the driver hands a buffer back, e.g. vsock's
+ * event queue. No-op on a queue that is not enabled.
+ */
+void sm_virtq_want_next_notify(struct sm_virtq *vq);
+
+/*
  * Put chain head back on the used ring with len bytes written, publishing it to the driver.
  * Returns 1 when the driver wants a used-buffer notification now (per EVENT_IDX's used_event or
  * the NO_INTERRUPT flag), 0 when not, -EIO when the queue is not enabled, -EINVAL when head is
