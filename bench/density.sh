@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Density benchmark: starts idle containers (busybox `sleep 1000000`, 128 MiB guest each) with
+# Density benchmark: starts idle containers (busybox `sleep infinity`, 128 MiB guest each) with
 # `sm-runtime run --detach`, adding them step by step up to each N of DENSITY_N, and at every step
 # prints the host memory they use:
 #   - MemAvailable delta: /proc/meminfo's MemAvailable before the first container minus now. Counts
@@ -9,14 +9,17 @@
 #     /proc/<pid>/smaps_rollup of every container's VMM process (the pid of --pid-file). Pages
 #     shared between VMs (e.g. a snapshot template mapped copy-on-write) are divided among them.
 #   - cgroup: the memory charged to each container's host cgroup (v1 memory.usage_in_bytes, v2
-#     memory.current), which includes the kernel memory accounted to it.
+#     memory.current), which includes the kernel memory accounted to it; of which kernel memory
+#     (v1 memory.kmem.usage_in_bytes: KVM's vCPU, MMU and memslot structures, page tables, slab)
+#   - page tables: VmPTE of the VMM processes (/proc/<pid>/status).
 # and the per-container figures: total / N and the increment per extra container since the previous
 # step. Also the idle CPU the running VMs burn (% of one core per container, over 5 s). Then kills
 # and deletes every container (also on ^C or failure) and prints how much memory came back.
 #
-# Until snapshot templates exist every create boots a guest kernel (25-60 s of CPU on kvm_pvm hosts,
-# 2 cores): containers are started DENSITY_PARALLEL at a time and starting stops when
-# DENSITY_TIMEOUT is reached; the step then reports what is running, says so, and larger steps
+# Containers are restored from one snapshot template (the first create boots it when missing: 25-60
+# s on kvm_pvm hosts); a create still runs guest kernel code (emulated on kvm_pvm: 2-3 s at low
+# load, minutes on a loaded host). They are started DENSITY_PARALLEL at a time and starting stops
+# when DENSITY_TIMEOUT is reached; the step then reports what is running, says so, and larger steps
 # are skipped.
 #
 # Usage: bench/density.sh [BUILDDIR]   (BUILDDIR default: ./build; SM_RUNTIME=path overrides)
@@ -57,7 +60,7 @@ avail_kib() { awk '/^MemAvailable:/ {print $2}' /proc/meminfo; }
 
 # Stop creates still in flight, kill and delete every container in our root, remove the files.
 cleanup() {
-	local i d id t0
+	local i d t0
 	trap - EXIT INT TERM
 	for i in "${!job_of[@]}"; do
 		kill "${job_of[$i]}" 2>/dev/null || true
@@ -68,15 +71,14 @@ cleanup() {
 	t0=${EPOCHREALTIME/./}
 	local n=0
 	for d in "$root"/*/; do
-		[ -d "$d" ] || continue
-		id=$(basename "$d")
-		"$sm" --root "$root" kill "$id" KILL >/dev/null 2>&1 || true
-		"$sm" --root "$root" delete --force "$id" >/dev/null 2>&1 ||
-			echo "density.sh: delete --force $id failed" >&2
-		n=$((n + 1))
+		[ -d "$d" ] && n=$((n + 1))
 	done
+	# delete --force stops the VM itself; four at a time.
+	find "$root" -mindepth 1 -maxdepth 1 -type d -printf '%f\n' 2>/dev/null |
+		xargs -r -P 4 -I{} sh -c '"$0" --root "$1" delete --force "$2" >/dev/null 2>&1 ||
+			echo "density.sh: delete --force $2 failed" >&2' "$sm" "$root" {}
 	if [ "$n" -gt 0 ]; then
-		echo "teardown: kill + delete --force of $n containers: $(awk -v d=$((${EPOCHREALTIME/./} - t0)) 'BEGIN {printf "%.1f", d / 1e6}') s"
+		echo "teardown: delete --force of $n containers, 4 at a time: $(awk -v d=$((${EPOCHREALTIME/./} - t0)) 'BEGIN {printf "%.1f", d / 1e6}') s"
 		sleep 2
 		echo "teardown: MemAvailable now $(((base_avail - $(avail_kib)) / 1024)) MiB below the baseline"
 	fi
@@ -87,7 +89,7 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 "$top/scripts/make-bundle.sh" "$tmp/bundle" "$sm" >/dev/null
-jq --arg mem "$mem" '.process.args = ["sleep", "1000000"] | .process.terminal = false |
+jq --arg mem "$mem" '.process.args = ["sleep", "infinity"] | .process.terminal = false |
 	.annotations["org.sm-runtime.vm.mem_mib"] = $mem' "$tmp/bundle/config.json" >"$tmp/config.json"
 mv "$tmp/config.json" "$tmp/bundle/config.json"
 mkdir -p "$root"
@@ -121,18 +123,20 @@ reap() {
 	done
 }
 
-# Sum of the memory charged to the given pids' host cgroups (KiB): v1 memory.usage_in_bytes, or v2
-# memory.current; "-" when a pid has no memory cgroup of its own.
+# Sum of the memory charged to the given pids' host cgroups (KiB): v1 memory.$1 (usage_in_bytes or
+# kmem.usage_in_bytes), or v2 memory.current (only for usage); "-" when a pid has no memory cgroup
+# of its own.
 cgroup_kib() {
-	local p line s=0 f
+	local p line s=0 f what=$1
+	shift
 	for p in "$@"; do
 		f=''
 		while IFS= read -r line; do
 			case $line in
 			*:memory:/) ;;
-			*:memory:*) f=/sys/fs/cgroup/memory${line#*:memory:}/memory.usage_in_bytes ;;
+			*:memory:*) f=/sys/fs/cgroup/memory${line#*:memory:}/memory.$what ;;
 			0::/) ;;
-			0::*) [ -n "$f" ] || f=/sys/fs/cgroup${line#0::}/memory.current ;;
+			0::*) [ -n "$f" ] || [ "$what" != usage_in_bytes ] || f=/sys/fs/cgroup${line#0::}/memory.current ;;
 			esac
 		done <"/proc/$p/cgroup"
 		if [ -z "$f" ] || [ ! -r "$f" ]; then
@@ -160,7 +164,7 @@ t_start=${EPOCHREALTIME/./}
 deadline=$((t_start + timeout * 1000000))
 first_s=
 capped=
-prev_n=0 prev_pss=0 prev_avail=0
+prev_n=0 prev_pss=0 prev_avail=0 prev_cg=0
 echo
 echo "avail: MemAvailable below the baseline; pss: sum of the VMMs' PSS; cg: charged to the containers' host cgroups"
 echo "(MiB; per_ctr = total / running; incr_ctr = growth per container added since the previous step)"
@@ -183,7 +187,7 @@ for target in "${steps[@]}"; do
 		sleep 0.5
 		if [ -z "$first_s" ] && compgen -G "$tmp/d*.pid" >/dev/null; then
 			first_s=$(awk -v d=$((${EPOCHREALTIME/./} - t_start)) 'BEGIN {printf "%.1f", d / 1e6}')
-			echo "density.sh: first container running after $first_s s$(awk -v s="$first_s" 'BEGIN {if (s > 5) print " (create boots a guest kernel: no snapshot template)"}')"
+			echo "density.sh: first container running after $first_s s (includes the template's boot if it was missing)"
 		fi
 	done
 	if [ -n "$capped" ] || [ $failed = 1 ]; then
@@ -209,12 +213,15 @@ for target in "${steps[@]}"; do
 	read -r pss anon file shmem <<<"$(for p in "${pids[@]}"; do cat "/proc/$p/smaps_rollup" 2>/dev/null; done |
 		awk '/^Pss:/ {p += $2} /^Pss_Anon:/ {a += $2} /^Pss_File:/ {f += $2} /^Pss_Shmem:/ {s += $2}
 			END {printf "%d %d %d %d\n", p, a, f, s}')"
-	cg=$(cgroup_kib "${pids[@]}")
+	cg=$(cgroup_kib usage_in_bytes "${pids[@]}")
+	kmem=$(cgroup_kib kmem.usage_in_bytes "${pids[@]}")
+	pte=$(for p in "${pids[@]}"; do cat "/proc/$p/status" 2>/dev/null; done | awk '/^VmPTE:/ {s += $2} END {print s + 0}')
 	c0=$(cpu_ticks "${pids[@]}")
 	sleep 5
 	c1=$(cpu_ticks "${pids[@]}")
 	awk -v n="$n" -v st="$elapsed" -v av="$avail_mib" -v pss="$pss" -v a="$anon" -v f="$file" -v s="$shmem" \
 		-v pn="$prev_n" -v pp="$prev_pss" -v pa="$prev_avail" -v cg="$cg" -v cpu=$((c1 - c0)) -v hz="$(getconf CLK_TCK)" \
+		-v km="$kmem" -v pte="$pte" -v pc="$prev_cg" \
 		'BEGIN {
 			d = n - pn
 			printf "%6d %8.1f %9d %8.1f %8s %9.1f %8.1f %22s %8s %8s %8s %9.2f\n", n, st, av, av / n,
@@ -223,8 +230,11 @@ for target in "${steps[@]}"; do
 				(d > 0 ? sprintf("%.1f", (pss - pp) / 1024 / d) : "-"),
 				(cg == "-" ? "-" : sprintf("%.1f", cg / 1024)), (cg == "-" ? "-" : sprintf("%.1f", cg / 1024 / n)),
 				100 * cpu / hz / 5 / n
+			printf "%6s per container: cgroup kernel memory (kmem) %s, VMM page tables (VmPTE) %.2f MiB; cgroup charge per extra container %s\n", "",
+				(km == "-" ? "-" : sprintf("%.2f MiB", km / 1024 / n)), pte / 1024 / n,
+				(cg == "-" || d <= 0 ? "-" : sprintf("%.1f MiB", (cg - pc) / 1024 / d))
 		}'
-	prev_n=$n prev_pss=$pss prev_avail=$avail_mib
+	prev_n=$n prev_pss=$pss prev_avail=$avail_mib prev_cg=$cg
 	if [ -n "$capped" ] || [ $failed = 1 ]; then
 		[ -z "$capped" ] || echo "density.sh: $capped; larger steps skipped (raise DENSITY_TIMEOUT)"
 		[ $failed = 0 ] || echo "density.sh: $nfail containers failed to start; larger steps skipped"

@@ -151,7 +151,7 @@ command -v perf >/dev/null || trace=0
 LC_TMP=$(mktemp -d /tmp/sm-bench-lifecycle.XXXXXX)
 export LC_TMP LC_SM
 : >"$LC_TMP/empty"
-crun_mode=none
+crun_mode=none crun_err=
 
 # Delete (forced) every container left in a runtime's root, then remove all temporary files.
 cleanup() {
@@ -192,7 +192,7 @@ else
 	probe() { "$@" run --bundle "$LC_TMP/bundle" "probe-$$" </dev/null >/dev/null 2>"$LC_TMP/crun.err"; }
 	if probe crun --root "$LC_TMP/root-crun"; then
 		crun_mode=plain
-	elif err=$(head -n1 "$LC_TMP/crun.err") && probe crun --cgroup-manager=disabled --root "$LC_TMP/root-crun"; then
+	elif err=$(head -n1 "$LC_TMP/crun.err") && crun_err=$err && probe crun --cgroup-manager=disabled --root "$LC_TMP/root-crun"; then
 		crun_mode=disabled LC_CRUN_FLAGS=--cgroup-manager=disabled
 		crun_note="crun: plain crun fails here ($err); using crun --cgroup-manager=disabled"
 	elif [ -e "$cgroot_controllers" ] &&
@@ -225,7 +225,19 @@ for kind in "${kinds[@]}"; do
 	fi
 done
 
-name() { case $1 in sm) echo sm-runtime ;; *) echo "$1" ;; esac; }
+# crun measured another way than plain (see the header) is labelled so.
+name() {
+	case $1:$crun_mode in
+	sm:*) echo sm-runtime ;;
+	crun:masked) echo crun-masked ;;
+	crun:disabled) echo crun-nocg ;;
+	*) echo "$1" ;;
+	esac
+}
+# Plain crun's row when it refuses to run here: its error, never a number.
+crun_na() {
+	[ -z "$crun_err" ] || printf '  %-10s n/a: %s\n' crun "$crun_err"
+}
 iters() { if [ "$1" = sm ]; then echo "$n_sm"; else echo "$n_peer"; fi; }
 # Column COL of FILE (microseconds) -> "median min max" in milliseconds.
 stats() {
@@ -248,6 +260,7 @@ for kind in "${kinds[@]}"; do
 done
 echo
 echo "create+start+wait+delete, ms (median min max; phases are medians):"
+crun_na
 declare -A med medrun
 for kind in "${kinds[@]}"; do
 	read -r m lo hi <<<"$(stats "$LC_TMP/res.$kind" 6)"
@@ -258,6 +271,7 @@ for kind in "${kinds[@]}"; do
 	failures "$LC_TMP/res.$kind" "$(iters "$kind")"
 done
 echo "run (foreground, includes delete), ms (median min max):"
+crun_na
 for kind in "${kinds[@]}"; do
 	read -r m lo hi <<<"$(stats "$LC_TMP/res.$kind.run" 2)"
 	medrun[$kind]=$m
@@ -274,7 +288,7 @@ for peer in runc crun; do
 		echo "  sm-runtime/crun: - ($crun_note)"
 		continue
 	fi
-	echo "  sm-runtime/$peer: lifecycle $(ratio "${med[sm]}" "${med[$peer]}"), run $(ratio "${medrun[sm]}" "${medrun[$peer]}")"
+	echo "  sm-runtime/$(name "$peer"): lifecycle $(ratio "${med[sm]}" "${med[$peer]}"), run $(ratio "${medrun[sm]}" "${medrun[$peer]}")"
 done
 
 # Host-side overhead: one more lifecycle under perf trace; sum the vCPU threads' KVM_RUN ioctls.
