@@ -332,7 +332,8 @@ become_monitor(struct sm_monitor_opts *mo, int lock_fd, int dir_fd, struct sm_cg
 	}
 	/* Also before any thread: threads inherit the reduced set (runtime/confine.h). The jail's
 	 * namespace first: unshare needs one thread and CAP_SYS_ADMIN (runtime/jail.h). */
-	if (sm_jail_prepare(mo->dir, &keep[2], &err) < 0 || sm_confine_caps(&err) < 0) {
+	if (sm_jail_own_namespaces(mo->cfg, &err) < 0 || sm_jail_prepare(mo->dir, &keep[2], &err) < 0 ||
+	    sm_confine_caps(&err) < 0) {
 		(void)sm_write_all(mo->ready_fd, err.msg, strlen(err.msg));
 		_exit(1);
 	}

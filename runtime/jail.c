@@ -22,6 +22,8 @@
 
 #include "common/cleanup.h"
 #include "common/util.h"
+#include "oci/config.h"
+#include "oci/names.h"
 #include "runtime/jail.h"
 #include "runtime/log.h"
 
@@ -178,6 +180,30 @@ static void __attribute__((noreturn)) helper_main(int sock, const char *state_di
 	_exit(0);
 }
 
+int sm_jail_own_namespaces(const struct sm_oci_config *cfg, sm_error_t *err)
+{
+	static const struct {
+		int type, flag;
+	} map[] = {{SM_OCI_NS_NETWORK, CLONE_NEWNET},
+		   {SM_OCI_NS_IPC, CLONE_NEWIPC},
+		   {SM_OCI_NS_UTS, CLONE_NEWUTS},
+		   {SM_OCI_NS_CGROUP, CLONE_NEWCGROUP}};
+	const struct sm_oci_linux *l = cfg != NULL ? cfg->linux_cfg : NULL;
+	int flags = 0;
+
+	for (size_t i = 0; l != NULL && i < l->n_namespaces; i++)
+		for (size_t j = 0; j < SM_ARRAY_SIZE(map); j++)
+			if (l->namespaces[i].type == map[j].type && l->namespaces[i].path == NULL)
+				flags |= map[j].flag;
+	if (flags == 0 || unshare(flags) == 0)
+		return 0;
+	if (errno == EPERM) {
+		sm_log(SM_LOG_DEBUG, "VMM: no namespaces of its own (unshare: %s)", strerror(errno));
+		return 0;
+	}
+	return sm_error_set(err, errno, "VMM: unshare its network/ipc/uts/cgroup namespaces");
+}
+
 int sm_jail_prepare(const char *state_dir, int *keep_fd, sm_error_t *err)
 {
 	const char *env = getenv("SM_JAIL");
@@ -207,14 +233,6 @@ int sm_jail_prepare(const char *state_dir, int *keep_fd, sm_error_t *err)
 		    strerror(errno));
 		return 0;
 	}
-	/*
-	 * The VMM needs no network (vsock is a pathname Unix socket), no SysV IPC, no host name and
-	 * no view of the cgroup tree: its own namespaces for those keep it from the host's, and the
-	 * container's pid (this process) then has namespaces apart from the runtime's, as a runc
-	 * container's init has.
-	 */
-	if (unshare(CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP) < 0)
-		return sm_error_set(err, errno, "VMM jail: unshare(net, ipc, uts, cgroup namespaces)");
 	/* Slave: host unmounts still reach the copy until the pivot, nothing goes back to the host. */
 	if (mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) < 0)
 		return sm_error_set(err, errno, "VMM jail: make the mount namespace a slave of the host's");

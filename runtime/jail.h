@@ -29,6 +29,8 @@
 
 #include "common/error.h"
 
+struct sm_oci_config;
+
 /*
  * Step 1, in the monitor before its capabilities are dropped and before it has any thread:
  * enter a private mount namespace and fork the jail's helper. state_dir is the monitor's state
@@ -38,6 +40,15 @@
  * failure (e.g. the namespace was made but its propagation could not be changed).
  */
 int sm_jail_prepare(const char *state_dir, int *keep_fd, sm_error_t *err);
+
+/*
+ * Give the VMM (the container's `state` pid) new network, IPC, UTS and cgroup namespaces for each
+ * of those types config.json asks to create (listed without a path), so the pid's namespaces
+ * differ from the runtime's exactly where a runc container's would; the VMM needs none of the
+ * host's (vsock is a pathname Unix socket). Must run single-threaded, after the cgroup was
+ * entered. Without the privilege (EPERM) it logs at debug level and returns 0.
+ */
+int sm_jail_own_namespaces(const struct sm_oci_config *cfg, sm_error_t *err);
 
 /*
  * Step 2, in the monitor once everything it needs is open and before the seccomp filter: build

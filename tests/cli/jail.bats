@@ -10,10 +10,7 @@ load lifecycle-helpers
 bats_require_minimum_version 1.5.0
 
 setup_file() {
-	[ -c /dev/kvm ] || skip "no /dev/kvm"
-	sm_kernel >/dev/null || skip "no guest kernel: run make guest-kernel"
-	[ -s "$SM_TOP_BUILDDIR/guest/initramfs.cpio" ] || skip "no guest initramfs"
-	[ "$(id -u)" = 0 ] || skip "needs root (the jail needs a mount namespace; KVM)"
+	guest_suite_ready || return 0
 	export ROOT B D ID HOST_MOUNTS
 	ROOT=$(realpath "$(mktemp -d)")
 	B=$(mktemp -d)
@@ -32,14 +29,11 @@ PY
 }
 
 teardown_file() {
-	local id
-	for id in $(ls "$ROOT" 2>/dev/null); do
-		"$SM" --root "$ROOT" delete --force "$id" >/dev/null 2>&1 || true
-	done
-	rm -rf "$ROOT" "$B" "$D"
+	vm_suite_teardown
 }
 
 setup() {
+	suite_skip
 	SMR=("$SM" --root "$ROOT")
 }
 
@@ -53,8 +47,12 @@ mon_pid() {
 		false
 	}
 	grep -q "VMM jail: entered" "$D/err"
-	local pid top
+	local pid top ns
 	pid=$(mon_pid "$ID")
+	# The default config creates network, ipc and uts namespaces: so does the VMM (the state pid).
+	for ns in net ipc uts; do
+		[ "$(readlink "/proc/$pid/ns/$ns")" != "$(readlink "/proc/self/ns/$ns")" ]
+	done
 	top=$(echo "$ROOT" | cut -d/ -f2)
 	run ls -A "/proc/$pid/root/"
 	echo "# root: ${lines[*]}" >&3
