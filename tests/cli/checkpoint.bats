@@ -23,11 +23,7 @@ PY
 }
 
 teardown_file() {
-	local id
-	for id in $(ls "$ROOT" 2>/dev/null); do
-		"$SM" --root "$ROOT" delete --force "$id" >/dev/null 2>&1 || true
-	done
-	rm -rf "$ROOT" "$B" "$D"
+	vm_suite_teardown
 }
 
 setup() {

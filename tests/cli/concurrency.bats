@@ -11,23 +11,24 @@ load lifecycle-helpers
 bats_require_minimum_version 1.5.0
 
 setup_file() {
-	[ -c /dev/kvm ] || skip "no /dev/kvm"
-	sm_kernel >/dev/null || skip "no guest kernel: run make guest-kernel"
-	[ -s "$SM_TOP_BUILDDIR/guest/initramfs.cpio" ] || skip "no guest initramfs"
-	[ "$(id -u)" = 0 ] || skip "needs root"
-	command -v jq >/dev/null || skip "jq missing"
-	[ -x /bin/busybox ] || skip "/bin/busybox missing"
+	guest_suite_ready || return 0
+	command -v jq >/dev/null || { suite_skip_if "jq missing"; return 0; }
+	[ -x /bin/busybox ] || { suite_skip_if "/bin/busybox missing"; return 0; }
 	export LOAD_OUT
 	LOAD_OUT=$(mktemp)
 	local rc=0
 	LOAD_N=${SM_TEST_LOAD_N:-10} LOAD_PAR=${SM_TEST_LOAD_PAR:-5} LOAD_TIMEOUT=600 SM_RUNTIME=$SM \
 		"$SM_TOP_SRCDIR/bench/load.sh" >"$LOAD_OUT" 2>&1 || rc=$?
 	echo "$rc" >"$LOAD_OUT.rc"
-	[ "$rc" != 77 ] || skip "$(grep SKIP "$LOAD_OUT")"
+	[ "$rc" != 77 ] || suite_skip_if "$(grep SKIP "$LOAD_OUT")"
+}
+
+setup() {
+	suite_skip
 }
 
 teardown_file() {
-	rm -f "$LOAD_OUT" "$LOAD_OUT.rc"
+	rm -f "${LOAD_OUT:-}" "${LOAD_OUT:-}.rc"
 }
 
 # Print load.sh's report to the TAP log (as comments) when a test fails.

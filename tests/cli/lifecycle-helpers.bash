@@ -35,10 +35,48 @@ state_field() {
 
 # Skip (with the reason) when no guest can boot here.
 require_guest() {
-	[ -c /dev/kvm ] || skip "no /dev/kvm"
-	sm_kernel >/dev/null || skip "no guest kernel: run make guest-kernel"
-	[ -s "$SM_TOP_BUILDDIR/guest/initramfs.cpio" ] || skip "no guest initramfs"
-	[ "$(id -u)" = 0 ] || skip "needs root (KVM, virtio-fs as the container's owner)"
+	local why
+	why=$(guest_missing) && skip "$why"
+	return 0
+}
+
+# Print why the guest cannot run here (and succeed), or fail when it can.
+guest_missing() {
+	if [ ! -c /dev/kvm ]; then echo "no /dev/kvm"
+	elif ! sm_kernel >/dev/null; then echo "no guest kernel: run make guest-kernel"
+	elif [ ! -s "$SM_TOP_BUILDDIR/guest/initramfs.cpio" ]; then echo "no guest initramfs"
+	elif [ "$(id -u)" != 0 ]; then echo "needs root (KVM, virtio-fs as the container's owner)"
+	else return 1
+	fi
+}
+
+# bats 1.8 cannot skip from setup_file: a VM suite's setup_file calls `suite_skip_if REASON` (or
+# `guest_suite_ready || return 0`) to record why, and its setup() calls suite_skip, which skips
+# every test with that reason.
+suite_skip_if() {
+	export SUITE_SKIP=$1
+}
+
+guest_suite_ready() {
+	local why
+	why=$(guest_missing) || return 0
+	suite_skip_if "$why"
+	return 1
+}
+
+suite_skip() {
+	[ -z "${SUITE_SKIP:-}" ] || skip "$SUITE_SKIP"
+}
+
+# teardown_file of the VM suites: every container under $ROOT force-deleted, the temporary
+# root, bundle and scratch directories removed.
+vm_suite_teardown() {
+	local id
+	[ -n "${ROOT:-}" ] || return 0 # setup_file skipped before making anything
+	for id in $(ls "$ROOT" 2>/dev/null); do
+		"$SM" --root "$ROOT" delete --force "$id" >/dev/null 2>&1 || true
+	done
+	rm -rf "$ROOT" "${B:-}" "${D:-}"
 }
 
 # No monitor of this test's root is left running.

@@ -7,10 +7,7 @@ load lifecycle-helpers
 bats_require_minimum_version 1.5.0
 
 setup_file() {
-	[ -c /dev/kvm ] || skip "no /dev/kvm"
-	sm_kernel >/dev/null || skip "no guest kernel: run make guest-kernel"
-	[ -s "$SM_TOP_BUILDDIR/guest/initramfs.cpio" ] || skip "no guest initramfs"
-	[ "$(id -u)" = 0 ] || skip "needs root"
+	guest_suite_ready || return 0
 	export ROOT B D
 	ROOT=$(mktemp -d)
 	B=$(mktemp -d)
@@ -28,6 +25,7 @@ teardown_file() {
 }
 
 setup() {
+	suite_skip
 	SMR=("$SM" --root "$ROOT")
 }
 

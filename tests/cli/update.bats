@@ -12,10 +12,7 @@ MIB=$((1 << 20))
 FLOOR=301989888
 
 setup_file() {
-	[ -c /dev/kvm ] || skip "no /dev/kvm"
-	sm_kernel >/dev/null || skip "no guest kernel: run make guest-kernel"
-	[ -s "$SM_TOP_BUILDDIR/guest/initramfs.cpio" ] || skip "no guest initramfs"
-	[ "$(id -u)" = 0 ] || skip "needs root (KVM, host cgroups)"
+	guest_suite_ready || return 0
 	export ROOT B D ID
 	ROOT=$(mktemp -d)
 	B=$(mktemp -d)
@@ -36,14 +33,11 @@ PY
 }
 
 teardown_file() {
-	local id
-	for id in $(ls "$ROOT" 2>/dev/null); do
-		"$SM" --root "$ROOT" delete --force "$id" >/dev/null 2>&1 || true
-	done
-	rm -rf "$ROOT" "$B" "$D"
+	vm_suite_teardown
 }
 
 setup() {
+	suite_skip
 	SMR=("$SM" --root "$ROOT")
 }
 
