@@ -120,6 +120,8 @@ enum sm_proto_tag {
 	SM_TAG_UID_MAP = 78,		/* nested, repeated: SM_TAG_IDMAP_* below; with CLONE_NEWUSER */
 	SM_TAG_GID_MAP = 79,		/* nested, repeated: SM_TAG_IDMAP_* below; with CLONE_NEWUSER */
 	SM_TAG_PIDS_LIMIT = 80,		/* u64 > 0: pids.max of the container's guest cgroup v2 */
+	SM_TAG_MEMORY_LIMIT = 81,	/* u64 > 0: linux.resources.memory.limit; the agent writes
+					   memory.max = min(it, MemAvailable - reserve) in that cgroup */
 
 	/* ---- SM_TAG_MOUNT sub-fields ---- */
 	SM_TAG_MNT_DEST = 96,	      /* str, required: absolute path inside the rootfs */

@@ -652,6 +652,13 @@ static int put_linux(struct sm_buf *b, const struct sm_oci_linux *l, sm_error_t 
 	/* The guest's own pids limit (the host's pids.max counts only the VMM's threads). */
 	if (l->resources != NULL && l->resources->pids_limit.set && l->resources->pids_limit.val > 0)
 		put_u64(b, SM_TAG_PIDS_LIMIT, (uint64_t)l->resources->pids_limit.val);
+	/*
+	 * The container's own memory limit in the guest, so that its processes are OOM-killed there,
+	 * as under runc, long before the VMM reaches the host limit (docs/design/cgroups.md).
+	 */
+	if (l->resources != NULL && l->resources->memory != NULL && l->resources->memory->limit.set &&
+	    l->resources->memory->limit.val > 0)
+		put_u64(b, SM_TAG_MEMORY_LIMIT, (uint64_t)l->resources->memory->limit.val);
 	for (size_t i = 0; i < l->masked_paths.n; i++) {
 		if (put_str(b, SM_TAG_MASKED_PATH, l->masked_paths.v[i], err) < 0)
 			return -1;

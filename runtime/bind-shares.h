@@ -10,6 +10,12 @@
  * opened from the guest anyway); sockets and FIFOs cannot cross the VM boundary and are refused.
  * Identical share directories are merged, so /etc/hosts and /etc/resolv.conf from one folder
  * cost one device.
+ *
+ * A directory source is staged when the process may (sm_bind_shares_stage()): its share is then a
+ * private directory holding the source bound under its base name, in a mount namespace of its
+ * own, and the guest binds <share>/<name>. So the guest's /proc/self/mountinfo shows "/<name>" as
+ * the mount's root, as for a bind of the host path (runtime-tools' `mounts` checks it), and the
+ * guest sees nothing beside the source. Files in a staged directory use its share too.
  */
 #include <stdbool.h>
 #include <stddef.h>
@@ -56,6 +62,20 @@ int sm_bind_shares_plan(const struct sm_oci_config *cfg, const char *bundle, con
  */
 int sm_bind_shares_map(void *opaque, const char *source, char **tag, char **subpath, bool *dax,
 		       sm_error_t *err);
+
+/*
+ * Stage cfg's directory bind sources (see above) for the sm_bind_shares_plan() calls that follow
+ * in this process: in a new mount namespace (nothing reaches the host's or the caller's, whose
+ * mount namespace and working directory are restored), a small read-only tmpfs over state_dir
+ * holds <k>/<basename> for the k-th source directory, bound (recursively when a mount of it is an
+ * rbind). Needs CAP_SYS_ADMIN and a single thread; without the privilege (EPERM) it logs at debug
+ * level, stages nothing and returns 0, and directories are shared whole. keep[0] (the namespace)
+ * and keep[1] (the tmpfs's root) are the fds the process must keep open as long as its shares are
+ * served (-1 when nothing was staged); the mounts go away with them, so nothing needs cleaning up.
+ * Once per process. <0 on a real failure (a source that cannot be bound).
+ */
+int sm_bind_shares_stage(const struct sm_oci_config *cfg, const char *bundle, const char *rootfs,
+			 const char *state_dir, int keep[2], sm_error_t *err);
 
 /* Free what sm_bind_shares_plan() allocated; the struct can be planned again. */
 void sm_bind_shares_clear(struct sm_bind_shares *s);

@@ -445,6 +445,69 @@ static bool blkio_set(const struct sm_oci_blockio *b)
 }
 
 /*
+ * Host devices the VMM itself opens after entering the cgroup (/dev/kvm, /dev/null for the jail's
+ * stdio, entropy) plus the terminal devices runc also allows, so that a config's deny rules cannot
+ * lock the VMM out of what it needs. Written after the config's rules (see apply_devices()).
+ */
+static const char *const vmm_devices[] = {
+    "c 10:232 rwm", /* /dev/kvm */
+    "c 1:3 rwm",    /* /dev/null */
+    "c 1:5 rwm",    /* /dev/zero */
+    "c 1:7 rwm",    /* /dev/full */
+    "c 1:8 rwm",    /* /dev/random */
+    "c 1:9 rwm",    /* /dev/urandom */
+    "c 5:0 rwm",    /* /dev/tty */
+    "c 5:2 rwm",    /* /dev/ptmx */
+    "c 136:* rwm",  /* /dev/pts/N */
+};
+
+/* One OCI device rule in devices.allow/deny syntax ("c 10:229 rwm", "a *:* rwm"). */
+static void device_rule_text(const struct sm_oci_device_rule *d, char *buf, size_t size)
+{
+	char maj[24] = "*", min[24] = "*";
+
+	if (d->major.set && d->major.val >= 0)
+		snprintf(maj, sizeof(maj), "%" PRId64, d->major.val);
+	if (d->minor.set && d->minor.val >= 0)
+		snprintf(min, sizeof(min), "%" PRId64, d->minor.val);
+	snprintf(buf, size, "%c %s:%s %s", d->type ? d->type : 'a', maj, min,
+		 d->access && d->access[0] ? d->access : "rwm");
+}
+
+/*
+ * linux.resources.devices on the VMM's v1 devices cgroup: the config's rules first, in order (the
+ * kernel keeps exceptions in insertion order, so devices.list starts with them, as under runc),
+ * then the VMM's own devices. The container's device nodes live in the guest; on the host the rules
+ * bound what the VMM process may open. cgroup v2 device control needs an eBPF program: not done,
+ * with a warning.
+ */
+static int apply_devices(struct sm_cgroup *cg, const struct sm_oci_resources *res, sm_error_t *err)
+{
+	struct sm_cgroup_hier *h = sm_cgroup_find(cg, "devices");
+	char rule[96], field[64];
+
+	if (res->n_devices == 0)
+		return 0;
+	if (h == NULL || h->v2) {
+		sm_cgroup_warn(cg, F "devices: not applied to the host cgroup (cgroup v2 device rules need "
+				     "an eBPF program); the container's devices are the guest's");
+		return 0;
+	}
+	for (size_t i = 0; i < res->n_devices; i++) {
+		const struct sm_oci_device_rule *d = &res->devices[i];
+		device_rule_text(d, rule, sizeof(rule));
+		snprintf(field, sizeof(field), F "devices[%zu]", i);
+		if (wr(h, d->allow ? "devices.allow" : "devices.deny", field, err, "%s", rule) < 0)
+			return -1;
+	}
+	for (size_t i = 0; i < SM_ARRAY_SIZE(vmm_devices); i++)
+		if (wr(h, "devices.allow", F "devices (the VMM's own devices)", err, "%s", vmm_devices[i]) <
+		    0)
+			return -1;
+	return 0;
+}
+
+/*
  * The memory limit in force now (memory.max / memory.limit_in_bytes); 0 when unlimited or unknown.
  * v1 reports "unlimited" as the largest page-aligned int64 (9223372036854771712).
  */
@@ -458,6 +521,22 @@ static int64_t current_limit(struct sm_cgroup *cg)
 	    sm_parse_u64(cur, 1, INT64_MAX, "", &v, NULL) < 0 || v >= (1ull << 62))
 		return 0;
 	return (int64_t)v;
+}
+
+int sm_cgroup_guest_mib_for_limit(int64_t limit, uint64_t max_mib, uint64_t *guest_mib, sm_error_t *err)
+{
+	const uint64_t over = SM_CGROUP_VMM_OVERHEAD_DEFAULT, min = (uint64_t)SM_CGROUP_MIN_GUEST_MIB << 20;
+	uint64_t mib;
+
+	if (limit <= 0 || (uint64_t)limit < min + over)
+		return sm_error_set(
+		    err, 0,
+		    F "memory.limit: %" PRId64 " bytes is below the minimum of %" PRIu64
+		      " bytes for a VM: guest RAM (at least %u MiB) plus the VMM's own %" PRIu64 " MiB",
+		    limit, min + over, SM_CGROUP_MIN_GUEST_MIB, over >> 20);
+	mib = (((uint64_t)limit - over) >> 20) / SM_CGROUP_GUEST_MIB_STEP * SM_CGROUP_GUEST_MIB_STEP;
+	*guest_mib = mib < max_mib ? mib : max_mib;
+	return 0;
 }
 
 int sm_cgroup_apply(struct sm_cgroup *cg, const struct sm_oci_resources *res, const struct sm_cgroup_vm *vm,
@@ -500,6 +579,8 @@ int sm_cgroup_apply(struct sm_cgroup *cg, const struct sm_oci_resources *res, co
 	    apply_pids(cg, res->pids_limit.val, vm, err) < 0)
 		return -1;
 	if (res->block_io != NULL && blkio_set(res->block_io) && apply_blkio(cg, res->block_io, err) < 0)
+		return -1;
+	if (apply_devices(cg, res, err) < 0)
 		return -1;
 	for (size_t i = 0; i < res->unified.n; i++) {
 		const char *k = res->unified.v[i].key;

@@ -36,8 +36,6 @@
 #include "runtime/run-bundle.h"
 
 #define DEFAULT_MEM_MIB 256
-/* Below this the guest kernel and agent do not fit. */
-#define MIN_GUEST_MIB 64
 #define DEFAULT_BOOT_TIMEOUT_S 600
 #define ANN_PREFIX "org.sm-runtime.vm."
 
@@ -56,29 +54,18 @@ static int annotation_u64(const struct sm_oci_config *cfg, const char *name, uin
 
 /*
  * Defaults from linux.resources: the memory limit bounds the whole VM on the host (written to the
- * cgroup exactly), so the guest gets what is left after the VMM's own memory, in steps of
- * GUEST_MIB_STEP so that similar limits share a template; a CPU quota becomes the vCPU count
- * (rounded up).
+ * cgroup exactly), so the guest gets what is left after the VMM's own memory
+ * (sm_cgroup_guest_mib_for_limit()); a CPU quota becomes the vCPU count (rounded up).
  */
-#define GUEST_MIB_STEP 32
 static int resources_shape(const struct sm_oci_config *cfg, uint64_t *mem, uint64_t *cpus, sm_error_t *err)
 {
 	const struct sm_oci_resources *res = cfg->linux_cfg ? cfg->linux_cfg->resources : NULL;
-	const uint64_t over_mib = SM_CGROUP_VMM_OVERHEAD_DEFAULT >> 20;
 
 	if (res == NULL)
 		return 0;
-	if (res->memory != NULL && res->memory->limit.set && res->memory->limit.val > 0) {
-		uint64_t mib = (uint64_t)res->memory->limit.val >> 20;
-		uint64_t guest = mib > over_mib ? (mib - over_mib) / GUEST_MIB_STEP * GUEST_MIB_STEP : 0;
-		if (guest < MIN_GUEST_MIB)
-			return sm_error_set(err, 0,
-					    "linux.resources.memory.limit: %lld bytes is too little for a VM: guest "
-					    "RAM (at least %d MiB) plus the VMM's own %llu MiB",
-					    (long long)res->memory->limit.val, MIN_GUEST_MIB,
-					    (unsigned long long)over_mib);
-		*mem = guest < SM_MACHINE_MAX_MEM_MIB ? guest : SM_MACHINE_MAX_MEM_MIB;
-	}
+	if (res->memory != NULL && res->memory->limit.set && res->memory->limit.val > 0 &&
+	    sm_cgroup_guest_mib_for_limit(res->memory->limit.val, SM_MACHINE_MAX_MEM_MIB, mem, err) < 0)
+		return -1;
 	if (res->cpu != NULL && res->cpu->quota.set && res->cpu->quota.val > 0) {
 		uint64_t period =
 		    res->cpu->period.set && res->cpu->period.val > 0 ? res->cpu->period.val : 100000;
@@ -319,7 +306,7 @@ static void bundle_info_clear(struct bundle_info *b)
 static void __attribute__((noreturn))
 become_monitor(struct sm_monitor_opts *mo, int lock_fd, int dir_fd, struct sm_cgroup *cg)
 {
-	int keep[4] = {mo->ready_fd, mo->term_in, -1, sm_log_fd()};
+	int keep[6] = {mo->ready_fd, mo->term_in, -1, sm_log_fd(), -1, -1};
 	sm_error_t err = SM_ERROR_INIT;
 
 	close(lock_fd); /* flock is per open file: the parent's lock must end with the parent */
@@ -333,11 +320,12 @@ become_monitor(struct sm_monitor_opts *mo, int lock_fd, int dir_fd, struct sm_cg
 	/* Also before any thread: threads inherit the reduced set (runtime/confine.h). The jail's
 	 * namespace first: unshare needs one thread and CAP_SYS_ADMIN (runtime/jail.h). */
 	if (sm_jail_own_namespaces(mo->cfg, &err) < 0 || sm_jail_prepare(mo->dir, &keep[2], &err) < 0 ||
+	    sm_bind_shares_stage(mo->cfg, mo->bundle, mo->rootfs, mo->dir, &keep[4], &err) < 0 ||
 	    sm_confine_caps(&err) < 0) {
 		(void)sm_write_all(mo->ready_fd, err.msg, strlen(err.msg));
 		_exit(1);
 	}
-	close_other_fds(keep, 4);
+	close_other_fds(keep, 6);
 	_exit(sm_monitor_main(mo) & 0xff);
 }
 

@@ -321,7 +321,11 @@ static int update_container(const struct sm_global_opts *g, const char *id,
 		    c.id);
 		goto out;
 	}
-	r = sm_cgroup_apply(cg, res, has_vm ? &vm : NULL, err);
+	/* As runc's update: device rules are create's (they are written in order, before the VMM's). */
+	struct sm_oci_resources upd = *res;
+	upd.devices = NULL;
+	upd.n_devices = 0;
+	r = sm_cgroup_apply(cg, &upd, has_vm ? &vm : NULL, err);
 	const struct sm_oci_strv *w = sm_cgroup_warnings(cg);
 	for (size_t i = 0; i < w->n; i++)
 		sm_log(SM_LOG_WARN, "container `%s`: %s", c.id, w->v[i]);

@@ -180,6 +180,34 @@ static void __attribute__((noreturn)) helper_main(int sock, const char *state_di
 	_exit(0);
 }
 
+/*
+ * A network namespace given by path (a CNI/netavark netns, a pod's) is where the container's
+ * network lives on the host: the VMM joins it, so its host-side sockets and a future virtio-net
+ * back-end are there, and `/proc/<state pid>/ns/net` is the one the caller passed, as with runc.
+ * The guest keeps its own stack. Validation already checked the path is a network namespace.
+ */
+static int join_network_path(const struct sm_oci_linux *l, sm_error_t *err)
+{
+	for (size_t i = 0; l != NULL && i < l->n_namespaces; i++) {
+		const char *path = l->namespaces[i].path;
+
+		if (l->namespaces[i].type != SM_OCI_NS_NETWORK || path == NULL)
+			continue;
+		cleanup_close int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+		if (fd < 0)
+			return sm_error_set(err, errno, "linux.namespaces: network path `%s`", path);
+		if (setns(fd, CLONE_NEWNET) < 0) {
+			if (errno != EPERM)
+				return sm_error_set(err, errno, "VMM: join the network namespace `%s`", path);
+			sm_log(SM_LOG_DEBUG, "VMM: stays in the runtime's network namespace (setns: %s)",
+			       strerror(errno));
+		}
+		return 0;
+	}
+	return 0;
+}
+
 int sm_jail_own_namespaces(const struct sm_oci_config *cfg, sm_error_t *err)
 {
 	static const struct {
@@ -195,13 +223,12 @@ int sm_jail_own_namespaces(const struct sm_oci_config *cfg, sm_error_t *err)
 		for (size_t j = 0; j < SM_ARRAY_SIZE(map); j++)
 			if (l->namespaces[i].type == map[j].type && l->namespaces[i].path == NULL)
 				flags |= map[j].flag;
-	if (flags == 0 || unshare(flags) == 0)
-		return 0;
-	if (errno == EPERM) {
+	if (flags != 0 && unshare(flags) < 0) {
+		if (errno != EPERM)
+			return sm_error_set(err, errno, "VMM: unshare its network/ipc/uts/cgroup namespaces");
 		sm_log(SM_LOG_DEBUG, "VMM: no namespaces of its own (unshare: %s)", strerror(errno));
-		return 0;
 	}
-	return sm_error_set(err, errno, "VMM: unshare its network/ipc/uts/cgroup namespaces");
+	return join_network_path(l, err);
 }
 
 int sm_jail_prepare(const char *state_dir, int *keep_fd, sm_error_t *err)

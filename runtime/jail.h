@@ -45,8 +45,9 @@ int sm_jail_prepare(const char *state_dir, int *keep_fd, sm_error_t *err);
  * Give the VMM (the container's `state` pid) new network, IPC, UTS and cgroup namespaces for each
  * of those types config.json asks to create (listed without a path), so the pid's namespaces
  * differ from the runtime's exactly where a runc container's would; the VMM needs none of the
- * host's (vsock is a pathname Unix socket). Must run single-threaded, after the cgroup was
- * entered. Without the privilege (EPERM) it logs at debug level and returns 0.
+ * host's (vsock is a pathname Unix socket). A network namespace given by path is joined (setns)
+ * instead. Must run single-threaded, after the cgroup was entered. Without the privilege (EPERM)
+ * it logs at debug level and returns 0.
  */
 int sm_jail_own_namespaces(const struct sm_oci_config *cfg, sm_error_t *err);
 

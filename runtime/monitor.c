@@ -4,6 +4,7 @@
  * own vCPU and event-loop threads) over the control socket, its clients, the agent connection,
  * a signalfd and, with a terminal, the console input.
  */
+#include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -302,8 +303,17 @@ static int do_kill(struct sm_mon *m, const struct sm_mon_msg *msg, sm_error_t *e
 	}
 	if (m->status != SM_OCI_STATUS_CREATED && m->status != SM_OCI_STATUS_RUNNING)
 		return sm_error_set(err, 0, "container not running");
-	return sm_agent_client_signal(m->agent, stream ? stream : SM_MON_INIT_STREAM, (int)sig, all != 0,
-				      SM_MON_AGENT_TIMEOUT_MS, err);
+	int r = sm_agent_client_signal(m->agent, stream ? stream : SM_MON_INIT_STREAM, (int)sig, all != 0,
+				       SM_MON_AGENT_TIMEOUT_MS, err);
+	/*
+	 * The process exited after the status check but before the agent signalled it (its exit
+	 * is on its way to us): the same answer as a kill that comes a moment later.
+	 */
+	if (r < 0 && stream == 0 && !all && err->code == ESRCH) {
+		sm_error_clear(err);
+		return sm_error_set(err, 0, "container not running");
+	}
+	return r;
 }
 
 static void do_status(struct sm_mon *m, int fd)

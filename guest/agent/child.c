@@ -142,6 +142,35 @@ static void reset_signals(void)
 	sigprocmask(SIG_SETMASK, &none, NULL);
 }
 
+uint64_t sm_agent_memory_max(uint64_t limit, uint64_t mem_available)
+{
+	uint64_t room;
+
+	if (mem_available == 0)
+		return limit;
+	room = mem_available > SM_AGENT_MEM_RESERVE + SM_AGENT_MEM_FLOOR
+		   ? mem_available - SM_AGENT_MEM_RESERVE
+		   : SM_AGENT_MEM_FLOOR;
+	return limit < room ? limit : room;
+}
+
+uint64_t sm_agent_mem_available(void)
+{
+	char buf[2048];
+	unsigned long long kib;
+	cleanup_close int fd = open("/proc/meminfo", O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd >= 0 ? read(fd, buf, sizeof(buf) - 1) : -1;
+	const char *p;
+
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	p = strstr(buf, "MemAvailable:");
+	if (p == NULL || sscanf(p, "MemAvailable: %llu kB", &kib) != 1 || kib > (UINT64_MAX >> 10))
+		return 0;
+	return (uint64_t)kib << 10;
+}
+
 static int set_oom_score_adj(int32_t v, sm_error_t *err)
 {
 	char buf[16];
@@ -257,7 +286,7 @@ static int userns_adopt(pid_t pid, const struct sm_agent_container *c, const str
 		if (r < 0)
 			return r;
 	}
-	if (c->pids_limit && sm_agent_cgroup_create(staging_dir, c->pids_limit, pid, &err) < 0)
+	if (sm_agent_cgroup_create(staging_dir, c, pid, &err) < 0)
 		return err.code ? -err.code : -EINVAL;
 	if (c->namespaces & CLONE_NEWPID) {
 		snprintf(path, sizeof(path), "/proc/%d/ns/pid", (int)pid);
@@ -657,6 +686,9 @@ void sm_agent_child_run(const struct sm_agent_child_args *a)
 		sm_agent_sync_send_result(a->sync_fd, &err, -1);
 		_exit(1);
 	}
+	/* CREATE waits for START: read the program in meanwhile (prefetch.c). */
+	if (a->ctr != NULL)
+		sm_agent_prefetch_exec(a->proc, env);
 	if (sm_agent_sync_send_result(a->sync_fd, NULL, master) < 0)
 		_exit(1);
 	if (master >= 0)

@@ -58,6 +58,14 @@ pid_t sm_agent_userns_clone(const struct sm_agent_container *c, const struct sm_
 			    const char *staging_dir, int *pidns_fd);
 
 /*
+ * In a CREATE child, set up and about to report: start reading the executable that execve will
+ * run (args[0] in env's PATH, its first 4 MiB) into the page cache, asynchronously, so that START
+ * runs it from memory instead of faulting it in over virtio-fs (prefetch.c). Best effort: any
+ * failure is ignored, the exec reports its own errors.
+ */
+void sm_agent_prefetch_exec(const struct sm_agent_process *p, char *const *env);
+
+/*
  * In the agent, for sm_agent_userns_clone(): mount the container's virtio-fs shares (rootfs and
  * bind sources) at <staging>/rootfs and <staging>/share-<i>, in the agent's mount namespace: a
  * FUSE file system cannot be mounted from inside a user namespace.
@@ -69,10 +77,26 @@ int sm_agent_userns_join(sm_error_t *err);
 
 /*
  * The container's guest cgroup v2 (cgroup2 mounted at <staging_dir>/cgroup, the container in its
- * child "container"): create it with pids.max = pids_max and move pid in (0: the caller) at
- * CREATE; at EXEC move the caller in when it exists (0 when it does not).
+ * child "container"): create it with pids.max = c->pids_limit and memory.max from c->memory_limit
+ * (sm_agent_memory_max()), each when set, and move pid in (0: the caller) at CREATE; at EXEC move
+ * the caller in when it exists (0 when it does not). Nothing to do when neither limit is set.
  */
-int sm_agent_cgroup_create(const char *staging_dir, uint64_t pids_max, pid_t pid, sm_error_t *err);
+int sm_agent_cgroup_create(const char *staging_dir, const struct sm_agent_container *c, pid_t pid,
+			   sm_error_t *err);
+
+/*
+ * memory.max for the container's guest cgroup: the configured limit, but at most what the guest
+ * has available minus SM_AGENT_MEM_RESERVE (the agent's own needs), and never below
+ * SM_AGENT_MEM_FLOOR. Thus the container's processes are OOM-killed by their own cgroup inside the
+ * guest before the guest as a whole runs out (which could take the agent) and before the VMM
+ * reaches the host limit (which would take the VM). Pure: mem_available is /proc/meminfo's, in bytes.
+ */
+#define SM_AGENT_MEM_RESERVE (4ull << 20)
+#define SM_AGENT_MEM_FLOOR (4ull << 20)
+uint64_t sm_agent_memory_max(uint64_t limit, uint64_t mem_available);
+
+/* MemAvailable of /proc/meminfo in bytes; 0 when it cannot be read (then the limit is used as is). */
+uint64_t sm_agent_mem_available(void);
 int sm_agent_cgroup_join(const char *staging_dir, sm_error_t *err);
 
 /*

@@ -773,10 +773,15 @@ void agent_reap(struct sm_agent *a)
 				p->wstatus = status;
 			}
 		}
-		if (pid == a->init_pid && a->have_container) {
+		/*
+		 * The namespace and root fds stay open until the agent ends: dropping the last
+		 * reference to the container's mount namespace unmounts its virtio-fs share, evicts
+		 * its page cache and tears down proc, sysfs and the rest, over a second of emulated
+		 * guest kernel work on kvm_pvm that would delay EXIT. The host stops the VM right
+		 * after SHUTDOWN, so that teardown is never needed; container_stopped refuses EXEC.
+		 */
+		if (pid == a->init_pid && a->have_container)
 			a->container_stopped = true;
-			close_container(a);
-		}
 	}
 }
 
@@ -832,11 +837,29 @@ void agent_procs_reset_flow(struct sm_agent *a)
 	}
 }
 
+/*
+ * True when the agent has no child left, exited or not. Every container process descends from
+ * the agent, and an orphan is re-parented to it (PID 1 or subreaper) or dies with its pid
+ * namespace, so no child means no container process: the /proc scans (hundreds of emulated
+ * system calls) are not needed.
+ */
+static bool no_children(void)
+{
+	siginfo_t si;
+
+	return waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT) < 0 && errno == ECHILD;
+}
+
 void agent_kill_all(struct sm_agent *a)
 {
 	pid_t pids[4096];
-	size_t n = container_pids(pids, sizeof(pids) / sizeof(pids[0]));
+	size_t n;
 	struct timespec start, now, pause = {0, 5 * 1000 * 1000};
+
+	agent_reap(a);
+	if (no_children())
+		return;
+	n = container_pids(pids, sizeof(pids) / sizeof(pids[0]));
 
 	for (size_t i = 0; i < n; i++)
 		kill(pids[i], SIGKILL);

@@ -579,26 +579,40 @@ static int write_cgroup_file(const char *dir, const char *file, const char *val,
 	return 0;
 }
 
-int sm_agent_cgroup_create(const char *staging_dir, uint64_t pids_max, pid_t pid, sm_error_t *err)
+int sm_agent_cgroup_create(const char *staging_dir, const struct sm_agent_container *c, pid_t pid,
+			   sm_error_t *err)
 {
 	char mnt[PATH_MAX], dir[PATH_MAX + 16], val[32], who[16];
 	struct statfs sfs;
 
+	if (c->pids_limit == 0 && c->memory_limit == 0)
+		return 0;
 	snprintf(mnt, sizeof(mnt), "%s/cgroup", staging_dir);
 	snprintf(dir, sizeof(dir), "%s/" CGROUP_LEAF, mnt);
 	if (mkdir_p(mnt, err) < 0)
-		return sm_error_prefix(err, "linux.resources.pids.limit: ");
+		return sm_error_prefix(err, "linux.resources: ");
 	if ((statfs(mnt, &sfs) < 0 || sfs.f_type != CGROUP2_MAGIC) &&
 	    mount("cgroup2", mnt, "cgroup2", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
-		return sm_error_set(err, errno, "linux.resources.pids.limit: mount cgroup2 on %s", mnt);
-	if (write_cgroup_file(mnt, "cgroup.subtree_control", "+pids", err) < 0 ||
+		return sm_error_set(err, errno, "linux.resources: mount cgroup2 on %s", mnt);
+	if (write_cgroup_file(mnt, "cgroup.subtree_control",
+			      c->pids_limit && c->memory_limit ? "+pids +memory"
+			      : c->pids_limit		       ? "+pids"
+							       : "+memory",
+			      err) < 0 ||
 	    (mkdir(dir, 0755) < 0 && errno != EEXIST && sm_error_set(err, errno, "mkdir %s", dir) < 0))
+		return sm_error_prefix(err, "linux.resources: ");
+	snprintf(val, sizeof(val), "%llu", (unsigned long long)c->pids_limit);
+	if (c->pids_limit && write_cgroup_file(dir, "pids.max", val, err) < 0)
 		return sm_error_prefix(err, "linux.resources.pids.limit: ");
-	snprintf(val, sizeof(val), "%llu", (unsigned long long)pids_max);
+	if (c->memory_limit) {
+		snprintf(val, sizeof(val), "%llu",
+			 (unsigned long long)sm_agent_memory_max(c->memory_limit, sm_agent_mem_available()));
+		if (write_cgroup_file(dir, "memory.max", val, err) < 0)
+			return sm_error_prefix(err, "linux.resources.memory.limit: ");
+	}
 	snprintf(who, sizeof(who), "%d", (int)pid);
-	if (write_cgroup_file(dir, "pids.max", val, err) < 0 ||
-	    write_cgroup_file(dir, "cgroup.procs", who, err) < 0)
-		return sm_error_prefix(err, "linux.resources.pids.limit: ");
+	if (write_cgroup_file(dir, "cgroup.procs", who, err) < 0)
+		return sm_error_prefix(err, "linux.resources: ");
 	return 0;
 }
 
@@ -645,7 +659,7 @@ int sm_agent_setup_container(const struct sm_agent_container *c, const char *sta
 	 * Before the cgroup namespace, so that the container's cgroup is its root. With a user
 	 * namespace the agent did it, and mounted the shares (sm_agent_userns_clone()).
 	 */
-	if (!md.userns && c->pids_limit && sm_agent_cgroup_create(staging_dir, c->pids_limit, 0, err) < 0)
+	if (!md.userns && sm_agent_cgroup_create(staging_dir, c, 0, err) < 0)
 		return -1;
 	if (md.userns && sm_agent_userns_join(err) < 0)
 		return -1;

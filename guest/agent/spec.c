@@ -446,6 +446,12 @@ static int container_field(struct sm_agent_container *c, uint16_t tag, const uin
 		if (c->pids_limit == 0)
 			return sm_error_set(err, 0, "field %u (pids limit): 0 is not a limit", tag);
 		return 0;
+	case SM_TAG_MEMORY_LIMIT:
+		if (get_u64(val, len, tag, "memory limit", &c->memory_limit, err) < 0)
+			return -1;
+		if (c->memory_limit == 0)
+			return sm_error_set(err, 0, "field %u (memory limit): 0 is not a limit", tag);
+		return 0;
 	default:
 		return 0;
 	}

@@ -89,7 +89,8 @@ struct sm_agent_container {
 	/* With CLONE_NEWUSER: at least one line each, at most SM_AGENT_IDMAP_MAX. */
 	struct sm_agent_idmap *uid_map, *gid_map;
 	size_t n_uid_map, n_gid_map;
-	uint64_t pids_limit; /* 0 = none: no guest cgroup */
+	uint64_t pids_limit;   /* 0 = none */
+	uint64_t memory_limit; /* 0 = none; with pids_limit 0 too, no guest cgroup */
 };
 
 /*

@@ -68,6 +68,17 @@ suite_skip() {
 	[ -z "${SUITE_SKIP:-}" ] || skip "$SUITE_SKIP"
 }
 
+# setup_file of the VM suites: where no guest can run, records why (every test then skips);
+# otherwise exports ROOT (a private state root), B (the default busybox bundle) and D (scratch).
+vm_suite_setup() {
+	guest_suite_ready || return 0
+	export ROOT B D
+	ROOT=$(mktemp -d)
+	B=$(mktemp -d)
+	D=$(mktemp -d)
+	"$SM_TOP_SRCDIR/scripts/make-bundle.sh" "$B" "$SM" >/dev/null
+}
+
 # teardown_file of the VM suites: every container under $ROOT force-deleted, the temporary
 # root, bundle and scratch directories removed.
 vm_suite_teardown() {

@@ -3,13 +3,15 @@
 # (read back from the cgroup files of whichever hierarchy, v1 or v2, holds the controller), the
 # --resources object is parsed like config.json's linux.resources, and every error names the flag
 # or the field. One VM boots (default shape: 256 MiB guest RAM, 1 vCPU), so the memory floor is
-# 256 MiB + the VMM's 32 MiB = 301989888 bytes.
+# 256 MiB + the VMM's 16 MiB = 285212672 bytes. A second, small VM checks a 48.25 MiB limit end to
+# end (32 MiB guest; the container OOM-killed inside the guest).
 
 load lifecycle-helpers
 bats_require_minimum_version 1.5.0
 
 MIB=$((1 << 20))
-FLOOR=301989888
+FLOOR=285212672
+SMALL=50593792 # runtime-tools' linux_cgroups_memory limit, 48.25 MiB
 
 setup_file() {
 	guest_suite_ready || return 0
@@ -291,6 +293,54 @@ fails_with() {
 	[ "$(cg pids pids.max)" = 120 ]
 	"${SMR[@]}" resume "$ID"
 	[ "$(state_field "$ID" status)" = running ]
+}
+
+# small_bundle DIR LIMIT: the suite's bundle with linux.resources.memory.limit = LIMIT.
+small_bundle() {
+	cp -a "$B" "$1"
+	python3 - "$1/config.json" "$2" <<'PY'
+import json, sys
+c = json.load(open(sys.argv[1]))
+c["linux"].setdefault("resources", {})["memory"] = {"limit": int(sys.argv[2])}
+json.dump(c, open(sys.argv[1], "w"), indent=1)
+PY
+}
+
+@test "create refuses a memory limit below 48 MiB, naming the field and the minimum" {
+	small_bundle "$D/tiny" $((48 * MIB - 1))
+	run "${SMR[@]}" create --bundle "$D/tiny" "$ID-tiny" </dev/null
+	fails_with "linux.resources.memory.limit: $((48 * MIB - 1)) bytes is below the minimum of $((48 * MIB)) bytes"
+	[ ! -e "$ROOT/$ID-tiny" ]
+}
+
+@test "a 48.25 MiB limit: 32 MiB guest, exact host limit, the container is OOM-killed in the guest, the VM lives" {
+	local id=$ID-small
+	small_bundle "$D/small" $SMALL
+	# Not under `run`: the container's stdio is create's, so a pipe would stay open (as with runc).
+	"${SMR[@]}" create --bundle "$D/small" "$id" </dev/null >"$D/small.out" 2>"$D/small.err" || {
+		cat "$D/small.err"
+		false
+	}
+	"${SMR[@]}" start "$id"
+	python3 -c 'import json,sys; d=json.load(open(sys.argv[1]))["smRuntime"]["cgroup"]; assert "\nvm 33554432 " in d, d' \
+		"$ROOT/$id/state.json"
+	[ "$(ID=$id cg memory memory.limit_in_bytes memory.max)" = $SMALL ]
+	# The container's guest cgroup: memory.max within the limit and within what the guest has.
+	run "${SMR[@]}" exec "$id" cat /sys/fs/cgroup/memory.max
+	[ "$status" -eq 0 ] || { echo "$output"; false; }
+	[ "$output" -gt $((4 * MIB)) ] && [ "$output" -lt $((32 * MIB)) ]
+	# 16 MiB at once: past the guest memory.max, within guest RAM (so malloc itself succeeds).
+	run "${SMR[@]}" exec "$id" dd if=/dev/zero of=/dev/null bs=16M count=1
+	[ "$status" -eq 137 ] || { echo "status $status: $output"; false; }
+	run "${SMR[@]}" exec "$id" cat /sys/fs/cgroup/memory.events
+	[[ "$output" =~ oom_kill\ [1-9] ]] || { echo "$output"; false; }
+	run "${SMR[@]}" exec "$id" echo still-here
+	[ "$output" = still-here ]
+	[ "$(state_field "$id" status)" = running ]
+	# update keeps create's floor for this VM: 32 MiB guest + 16 MiB.
+	run "${SMR[@]}" update --memory $((48 * MIB - 1)) "$id"
+	fails_with "minimum of $((48 * MIB)) bytes"
+	"${SMR[@]}" delete --force "$id"
 }
 
 @test "a stopped container is refused, as runc does" {

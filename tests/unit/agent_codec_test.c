@@ -13,6 +13,7 @@
 
 #include "common/proto-tags.h"
 #include "common/proto.h"
+#include "guest/agent/child.h"
 #include "guest/agent/spec.h"
 #include "oci/config.h"
 #include "runtime/agent-spec.h"
@@ -306,6 +307,45 @@ static void test_seccomp_compile(void)
 	sm_oci_config_free(cfg);
 }
 
+/* linux.resources.memory.limit travels as SM_TAG_MEMORY_LIMIT; the agent clamps it to the guest. */
+static void test_memory_limit(void)
+{
+	static const char cfg_text[] = "{\"ociVersion\": \"1.2.0\", \"root\": {\"path\": \"/rootfs\"},"
+				       " \"process\": {\"args\": [\"sh\"], \"cwd\": \"/\"},"
+				       " \"linux\": {\"resources\": {\"memory\": {\"limit\": 50593792}}}}";
+	const uint64_t mib = 1 << 20;
+	struct sm_oci_config *cfg = NULL;
+	sm_error_t err = SM_ERROR_INIT;
+	struct sm_buf b = {0};
+	struct sm_agent_container c;
+	struct sm_frame_hdr h;
+	size_t off;
+
+	if (!ok(sm_oci_config_parse(cfg_text, sizeof(cfg_text) - 1, "config.json",
+				    SM_OCI_PARSE_REQUIRE_PROCESS, &cfg, &err) == 0,
+		"memory limit: parse the config: %s", err.msg))
+		return;
+	off = sm_frame_begin(&b, SM_MSG_CREATE, 1);
+	ok(sm_agent_spec_create(&b, cfg, NULL, &err) == 0 && sm_frame_end(&b, off) == 0 &&
+	       sm_frame_hdr_decode(b.data, &h) == 0,
+	   "memory limit: encode CREATE: %s", err.msg);
+	if (ok(sm_agent_container_decode(b.data + SM_PROTO_HDR_SIZE, h.len, &c, &err) == 0,
+	       "memory limit: decode container: %s", err.msg)) {
+		ok(c.memory_limit == 50593792 && c.pids_limit == 0, "memory limit decoded: %llu",
+		   (unsigned long long)c.memory_limit);
+		sm_agent_container_free(&c);
+	}
+	sm_buf_free(&b);
+	sm_oci_config_free(cfg);
+
+	ok(sm_agent_memory_max(48 * mib, 0) == 48 * mib, "memory.max: MemAvailable unknown -> the limit");
+	ok(sm_agent_memory_max(48 * mib, 200 * mib) == 48 * mib, "memory.max: room enough -> the limit");
+	ok(sm_agent_memory_max(48 * mib, 12 * mib) == 8 * mib,
+	   "memory.max: a 32 MiB guest (12 MiB available) -> available - 4 MiB reserve");
+	ok(sm_agent_memory_max(48 * mib, 6 * mib) == 4 * mib, "memory.max: never below the 4 MiB floor");
+	ok(sm_agent_memory_max(2 * mib, 6 * mib) == 2 * mib, "memory.max: a limit below the floor is kept");
+}
+
 int main(void)
 {
 	test_roundtrip();
@@ -313,5 +353,6 @@ int main(void)
 	test_mount_options();
 	test_decoder_errors();
 	test_seccomp_compile();
+	test_memory_limit();
 	return tap_done();
 }

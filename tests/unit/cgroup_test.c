@@ -477,6 +477,59 @@ static void test_self_enter(void)
 	ok(gone, "grandchild %d killed too", (int)grandchild);
 }
 
+/* Guest RAM from a memory limit: limit - 16 MiB VMM overhead, in 32 MiB steps, at least 32 MiB. */
+static void test_guest_mib(void)
+{
+	sm_error_t e = SM_ERROR_INIT;
+	uint64_t g = 0;
+
+	ok(sm_cgroup_guest_mib_for_limit(50593792, 4096, &g, &e) == 0 && g == 32,
+	   "48.25 MiB limit -> 32 MiB guest");
+	ok(sm_cgroup_guest_mib_for_limit(48 << 20, 4096, &g, &e) == 0 && g == 32,
+	   "exactly 48 MiB -> 32 MiB guest");
+	ok(sm_cgroup_guest_mib_for_limit(151781376, 4096, &g, &e) == 0 && g == 128,
+	   "144.75 MiB -> 128 MiB guest");
+	ok(sm_cgroup_guest_mib_for_limit((int64_t)1 << 30, 4096, &g, &e) == 0 && g == 992,
+	   "1 GiB -> 992 MiB guest");
+	ok(sm_cgroup_guest_mib_for_limit((int64_t)64 << 30, 4096, &g, &e) == 0 && g == 4096,
+	   "64 GiB -> capped at the machine maximum");
+	ok(sm_cgroup_guest_mib_for_limit((48 << 20) - 1, 4096, &g, &e) < 0 &&
+	       strstr(e.msg, "linux.resources.memory.limit") != NULL && strstr(e.msg, "50331648") != NULL,
+	   "below 48 MiB refused, naming the field and the minimum: %s", e.msg);
+	ok(sm_cgroup_guest_mib_for_limit(0, 4096, &g, &e) < 0, "0 refused (callers treat 0 as unset)");
+}
+
+/* linux.resources.devices: the config's rules first in devices.list, then the VMM's own. */
+static void test_devices(struct sm_cgroup *cg)
+{
+	const struct sm_cgroup_hier *h = sm_cgroup_find(cg, "devices");
+	struct sm_oci_device_rule rules[] = {
+	    {false, 'a', {false, 0}, {false, 0}, (char *)"rwm"},
+	    {true, 'c', {true, 10}, {true, 229}, (char *)"rwm"},
+	    {true, 'b', {true, 8}, {true, 20}, (char *)"rw"},
+	    {true, 'b', {true, 10}, {true, 200}, (char *)"r"},
+	};
+	struct sm_oci_resources r = {.devices = rules, .n_devices = SM_ARRAY_SIZE(rules)};
+	sm_error_t e = SM_ERROR_INIT;
+
+	if (h == NULL || h->v2) {
+		ok(sm_cgroup_apply(cg, &r, NULL, &e) == 0,
+		   "devices without a v1 devices hierarchy: warning only");
+		return;
+	}
+	ok(sm_cgroup_apply(cg, &r, NULL, &e) == 0, "apply device rules: %s", e.msg);
+	cleanup_free char *list = rd(h->dir, "devices.list");
+	ok(strncmp(list, "c 10:229 rwm\nb 8:20 rw\nb 10:200 r\n", 34) == 0,
+	   "devices.list starts with the config's allow rules, in order");
+	ok(strstr(list, "c 10:232 rwm") != NULL && strstr(list, "c 1:3 rwm") != NULL,
+	   "the VMM keeps /dev/kvm and /dev/null");
+	tap_diag("devices.list: %s", list);
+	/* Leave the cgroup open again for the rest of the test. */
+	struct sm_oci_device_rule any = {true, 'a', {false, 0}, {false, 0}, NULL};
+	struct sm_oci_resources r2 = {.devices = &any, .n_devices = 1};
+	ok(sm_cgroup_apply(cg, &r2, NULL, &e) == 0, "allow all again: %s", e.msg);
+}
+
 static void test_lifecycle(void)
 {
 	struct sm_cgroup *cg = NULL;
@@ -503,6 +556,7 @@ static void test_lifecycle(void)
 	test_bad_values(cg);
 	test_apply(cg);
 	test_unified(cg);
+	test_devices(cg);
 
 	pid_t child = fork();
 	if (child == 0) {
@@ -588,6 +642,7 @@ int main(void)
 	signal(SIGHUP, on_signal);
 
 	test_paths();
+	test_guest_mib();
 	test_open();
 	test_lifecycle();
 	return tap_done();
