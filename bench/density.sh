@@ -34,18 +34,12 @@
 set -euo pipefail
 export LC_ALL=C
 top=$(cd "$(dirname "$0")/.." && pwd)
+BENCH_NAME=density.sh
+# shellcheck source=bench/lib.sh
+. "$top/bench/lib.sh"
 
-skip() {
-	echo "density.sh: SKIP: $*"
-	exit 77
-}
-[ "$(id -u)" = 0 ] || skip "must run as root (sm-runtime create needs it)"
-[ -c /dev/kvm ] || skip "/dev/kvm missing"
-build=${1:-$top/build}
-sm=${SM_RUNTIME:-$build/sm-runtime}
-[ -x "$sm" ] || skip "no sm-runtime at $sm (build it, pass BUILDDIR or set SM_RUNTIME)"
-command -v jq >/dev/null || skip "jq missing (apt-get install jq)"
-[ -x /bin/busybox ] || skip "/bin/busybox missing (apt-get install busybox-static)"
+bench_require "sm-runtime create needs it" "${1-}"
+sm=$BENCH_SM
 read -r -a steps <<<"${DENSITY_N:-10 50 100}"
 mem=${DENSITY_MEM_MIB:-128} timeout=${DENSITY_TIMEOUT:-900} par=${DENSITY_PARALLEL:-$(nproc)}
 settle=${DENSITY_SETTLE:-5}
@@ -78,26 +72,19 @@ cleanup() {
 		xargs -r -P 4 -I{} sh -c '"$0" --root "$1" delete --force "$2" >/dev/null 2>&1 ||
 			echo "density.sh: delete --force $2 failed" >&2' "$sm" "$root" {}
 	if [ "$n" -gt 0 ]; then
-		echo "teardown: delete --force of $n containers, 4 at a time: $(awk -v d=$((${EPOCHREALTIME/./} - t0)) 'BEGIN {printf "%.1f", d / 1e6}') s"
+		echo "teardown: delete --force of $n containers, 4 at a time: $(bench_secs "$t0") s"
 		sleep 2
 		echo "teardown: MemAvailable now $(((base_avail - $(avail_kib)) / 1024)) MiB below the baseline"
 	fi
 	rm -rf "$tmp"
 }
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+bench_traps cleanup
 
-"$top/scripts/make-bundle.sh" "$tmp/bundle" "$sm" >/dev/null
-jq --arg mem "$mem" '.process.args = ["sleep", "infinity"] | .process.terminal = false |
-	.annotations["org.sm-runtime.vm.mem_mib"] = $mem' "$tmp/bundle/config.json" >"$tmp/config.json"
-mv "$tmp/config.json" "$tmp/bundle/config.json"
+bench_bundle "$tmp/bundle" "$mem" '.process.args = ["sleep", "infinity"]'
 mkdir -p "$root"
 
-vmm="hardware KVM"
-[ -d /sys/module/kvm_pvm ] && vmm="kvm_pvm (guest kernel code emulated)"
 echo "density.sh: idle busybox containers (sleep), ${mem} MiB guest each, steps: ${steps[*]}, $par creates in flight, start budget ${timeout} s"
-echo "density.sh: host $(uname -r), $vmm, $(nproc) cores, $(awk '/^MemTotal:/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo), load $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "density.sh: $(bench_host), $(awk '/^MemTotal:/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo), load $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "density.sh: $("$sm" --version | head -n1)"
 for _ in 1 2 3; do
 	base_avail=$((base_avail + $(avail_kib)))
@@ -186,7 +173,7 @@ for target in "${steps[@]}"; do
 		fi
 		sleep 0.5
 		if [ -z "$first_s" ] && compgen -G "$tmp/d*.pid" >/dev/null; then
-			first_s=$(awk -v d=$((${EPOCHREALTIME/./} - t_start)) 'BEGIN {printf "%.1f", d / 1e6}')
+			first_s=$(bench_secs "$t_start")
 			echo "density.sh: first container running after $first_s s (includes the template's boot if it was missing)"
 		fi
 	done
@@ -199,7 +186,7 @@ for target in "${steps[@]}"; do
 			unset "job_of[$i]"
 		done
 	fi
-	elapsed=$(awk -v d=$((${EPOCHREALTIME/./} - t_start)) 'BEGIN {printf "%.1f", d / 1e6}')
+	elapsed=$(bench_secs "$t_start")
 	pids=()
 	for ((i = 1; i <= started; i++)); do
 		[ -s "$tmp/d$i.pid" ] || continue

@@ -33,6 +33,9 @@ set -euo pipefail
 export LC_ALL=C
 self=$(cd "$(dirname "$0")" && pwd)/$(basename "$0")
 top=$(cd "$(dirname "$0")/.." && pwd)
+BENCH_NAME=lifecycle.sh
+# shellcheck source=bench/lib.sh
+. "$top/bench/lib.sh"
 cgroot_controllers=/sys/fs/cgroup/unified/cgroup.controllers
 [ -e "$cgroot_controllers" ] || cgroot_controllers=/sys/fs/cgroup/cgroup.controllers
 
@@ -132,18 +135,8 @@ case ${1-} in
 	;;
 esac
 
-skip() {
-	echo "lifecycle.sh: SKIP: $*"
-	exit 77
-}
-[ "$(id -u)" = 0 ] || skip "must run as root (runc, crun and sm-runtime create need it)"
-[ -c /dev/kvm ] || skip "/dev/kvm missing"
-build=${1:-$top/build}
-LC_SM=${SM_RUNTIME:-$build/sm-runtime}
-[ -x "$LC_SM" ] || skip "no sm-runtime at $LC_SM (build it, pass BUILDDIR or set SM_RUNTIME)"
-LC_SM=$(cd "$(dirname "$LC_SM")" && pwd)/$(basename "$LC_SM")
-command -v jq >/dev/null || skip "jq missing (apt-get install jq)"
-[ -x /bin/busybox ] || skip "/bin/busybox missing (apt-get install busybox-static)"
+bench_require "runc, crun and sm-runtime create need it" "${1-}"
+LC_SM=$BENCH_SM
 n_sm=${LIFECYCLE_N:-3} n_peer=${LIFECYCLE_PEER_N:-20} mem=${LIFECYCLE_MEM_MIB:-128}
 trace=${LIFECYCLE_TRACE:-1}
 command -v perf >/dev/null || trace=0
@@ -173,15 +166,10 @@ cleanup() {
 	done
 	rm -rf "$LC_TMP"
 }
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+bench_traps cleanup
 
 # One bundle for all runtimes. ociVersion 1.0.2: crun 1.8.1 refuses "1.2.0" ("unknown version").
-"$top/scripts/make-bundle.sh" "$LC_TMP/bundle" "$LC_SM" >/dev/null
-jq --arg mem "$mem" '.ociVersion = "1.0.2" | .process.args = ["true"] | .process.terminal = false |
-	.annotations["org.sm-runtime.vm.mem_mib"] = $mem' "$LC_TMP/bundle/config.json" >"$LC_TMP/config.json"
-mv "$LC_TMP/config.json" "$LC_TMP/bundle/config.json"
+bench_bundle "$LC_TMP/bundle" "$mem" '.ociVersion = "1.0.2" | .process.args = ["true"]'
 
 # crun: find a way it runs here (see the header).
 crun_note=
@@ -205,10 +193,8 @@ else
 	export LC_CRUN_FLAGS
 fi
 
-vmm="hardware KVM"
-[ -d /sys/module/kvm_pvm ] && vmm="kvm_pvm (guest kernel code emulated)"
 echo "lifecycle.sh: \`true\` container, busybox bundle, ${mem} MiB guest; sm-runtime $n_sm iterations, runc/crun $n_peer"
-echo "lifecycle.sh: host $(uname -r), $vmm, $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "lifecycle.sh: $(bench_host), load $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "lifecycle.sh: $("$LC_SM" --version | head -n1); $(runc --version | head -n1)$(command -v crun >/dev/null && echo "; $(crun --version | head -n1)")"
 [ -z "$crun_note" ] || echo "lifecycle.sh: $crun_note"
 

@@ -26,6 +26,9 @@ set -euo pipefail
 export LC_ALL=C
 top=$(cd "$(dirname "$0")/.." && pwd)
 self=$(cd "$(dirname "$0")" && pwd)/$(basename "$0")
+BENCH_NAME=load.sh
+# shellcheck source=bench/lib.sh
+. "$top/bench/lib.sh"
 
 # Internal mode: one container's sequence. Prints "ok SECONDS" or "FAIL step: error" on stdout.
 # Every invocation gets an extra open fd (9, the canary file): the monitor must not inherit it (runc
@@ -58,22 +61,12 @@ if [ "${1-}" = --one ]; then
 		sleep 0.1
 	done
 	step delete delete "$id"
-	echo "ok $(awk -v d=$((${EPOCHREALTIME/./} - t0)) 'BEGIN {printf "%.2f", d / 1e6}')"
+	echo "ok $(bench_secs "$t0" 2)"
 	exit 0
 fi
 
-skip() {
-	echo "load.sh: SKIP: $*"
-	exit 77
-}
-[ "$(id -u)" = 0 ] || skip "must run as root (sm-runtime create needs it)"
-[ -c /dev/kvm ] || skip "/dev/kvm missing"
-build=${1:-$top/build}
-LOAD_SM=${SM_RUNTIME:-$build/sm-runtime}
-[ -x "$LOAD_SM" ] || skip "no sm-runtime at $LOAD_SM (build it, pass BUILDDIR or set SM_RUNTIME)"
-LOAD_SM=$(cd "$(dirname "$LOAD_SM")" && pwd)/$(basename "$LOAD_SM")
-command -v jq >/dev/null || skip "jq missing (apt-get install jq)"
-[ -x /bin/busybox ] || skip "/bin/busybox missing (apt-get install busybox-static)"
+bench_require "sm-runtime create needs it" "${1-}"
+LOAD_SM=$BENCH_SM
 n=${LOAD_N:-50} par=${LOAD_PAR:-8} mem=${LOAD_MEM_MIB:-128} ndup=${LOAD_DUP:-4}
 export LOAD_TIMEOUT=${LOAD_TIMEOUT:-300} LOAD_SM
 
@@ -83,6 +76,7 @@ export LOAD_ROOT=$tmp/root LOAD_BUNDLE=$tmp/bundle LOAD_CANARY=$tmp/canary
 # Container ids are unique on the host: sm-runtime's host cgroups (/sm-runtime/<id>) are not per --root.
 pfx=load-$$-
 
+# shellcheck disable=SC2317 # run by the EXIT trap (bench_traps)
 cleanup() {
 	local d
 	trap - EXIT INT TERM
@@ -92,14 +86,9 @@ cleanup() {
 	done
 	rm -rf "$tmp"
 }
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+bench_traps cleanup
 
-"$top/scripts/make-bundle.sh" "$LOAD_BUNDLE" "$LOAD_SM" >/dev/null
-jq --arg mem "$mem" '.process.args = ["sleep", "infinity"] | .process.terminal = false |
-	.annotations["org.sm-runtime.vm.mem_mib"] = $mem' "$LOAD_BUNDLE/config.json" >"$tmp/config.json"
-mv "$tmp/config.json" "$LOAD_BUNDLE/config.json"
+bench_bundle "$LOAD_BUNDLE" "$mem" '.process.args = ["sleep", "infinity"]'
 mkdir -p "$LOAD_ROOT"
 
 # What a container can leave behind, one "kind count" line each (all must return to the baseline).
@@ -121,15 +110,13 @@ leaks() {
 	join "$1" "$2" | awk '$2 != $3 {printf "%s %s->%s; ", $1, $2, $3; bad++} END {exit bad > 0}'
 }
 
-vmm="hardware KVM"
-[ -d /sys/module/kvm_pvm ] && vmm="kvm_pvm (guest kernel code emulated)"
 echo "load.sh: $n containers (sleep infinity, ${mem} MiB guest), create+start+state+kill+delete each, $par in flight"
-echo "load.sh: host $(uname -r), $vmm, $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg); $("$LOAD_SM" --version | head -n1)"
+echo "load.sh: $(bench_host), load $(cut -d' ' -f1-3 /proc/loadavg); $("$LOAD_SM" --version | head -n1)"
 
 # Warm-up: one container, so the template of this VM shape exists (its boot is not measured).
 t0=${EPOCHREALTIME/./}
 out=$("$self" --one "${pfx}warm")
-echo "load.sh: warm-up container (boots the template if missing): $out, $(awk -v d=$((${EPOCHREALTIME/./} - t0)) 'BEGIN {printf "%.1f", d / 1e6}') s"
+echo "load.sh: warm-up container (boots the template if missing): $out, $(bench_secs "$t0") s"
 resources | sort >"$tmp/res.before"
 
 t0=${EPOCHREALTIME/./}

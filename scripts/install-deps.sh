@@ -9,7 +9,9 @@ PACKAGES=(
 	# guest kernel (built from Debian's kernel source) and guest image
 	linux-source-6.12 bc bison flex libelf-dev libssl-dev cpio busybox-static musl-tools
 	# tests, fuzzing, benchmarks
-	bats python3 clang libclang-rt-14-dev qemu-system-x86 hyperfine runc util-linux
+	bats python3 clang libclang-rt-14-dev qemu-system-x86 hyperfine runc util-linux jq file
+	# engine tests (make engines, run by tests/run-all.sh): podman and containerd driving sm-runtime
+	podman conmon containerd
 )
 
 SUDO=

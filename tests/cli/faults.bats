@@ -36,11 +36,29 @@ assert_stopped() {
 	python3 -c 'import json,sys; l={c["id"]: c["status"] for c in json.loads(sys.argv[1])}; assert l[sys.argv[2]]=="stopped", l' "$output" "$1"
 }
 
-# delete --force succeeds and nothing is left; $1 ID, $2 monitor pid, $3 cgroup description.
-force_delete_clean() {
-	run timeout 120 "${SMR[@]}" delete --force "$1"
+# delete_clean [--force] ID PID DESC: delete (--force) of container ID succeeds and nothing of it is
+# left (PID: its monitor's pid, DESC: its cgroup description).
+delete_clean() {
+	local force=()
+	[ "$1" != --force ] || { force=(--force); shift; }
+	run timeout 120 "${SMR[@]}" delete "${force[@]}" "$1"
 	[ "$status" -eq 0 ]
 	assert_no_trace "$1" "$2" "$3"
+}
+
+# start_until_up ID: start the created container ID and wait until its process printed "up"; sets
+# the caller's pid (the monitor's) and desc (the cgroup description) for delete_clean.
+start_until_up() {
+	"${SMR[@]}" start "$1"
+	pid=$(monitor_pid "$1")
+	desc=$(cgroup_desc "$1")
+	wait_for 300 grep -qx up "$T/$1.out"
+}
+
+# stopped_with ID STATUS: container ID stops (within 300 s) with exit status STATUS.
+stopped_with() {
+	wait_for 300 status_is "$1" stopped
+	[ "$(cat "$ROOT/$1/exit-status")" = "$2" ]
 }
 
 # ---- kill -9 at each lifecycle step ----
@@ -55,9 +73,7 @@ force_delete_clean() {
 	pid=$(kill_monitor "$id")
 	assert_stopped "$id"
 	# A stopped container is deleted without --force too, as runc's.
-	run timeout 120 "${SMR[@]}" delete "$id"
-	[ "$status" -eq 0 ]
-	assert_no_trace "$id" "$pid" "$desc"
+	delete_clean "$id" "$pid" "$desc"
 }
 
 @test "monitor killed while running: stopped, the exec proxy ends, delete --force cleans" {
@@ -75,7 +91,7 @@ force_delete_clean() {
 	wait_pid_gone 30 "$(cat "$T/epid")"
 	run "${SMR[@]}" exec "$id" true
 	[ "$status" -ne 0 ]
-	force_delete_clean "$id" "$pid" "$desc"
+	delete_clean --force "$id" "$pid" "$desc"
 }
 
 @test "monitor killed while paused: stopped, delete --force cleans" {
@@ -91,7 +107,7 @@ force_delete_clean() {
 	assert_stopped "$id"
 	run "${SMR[@]}" resume "$id"
 	[ "$status" -ne 0 ]
-	force_delete_clean "$id" "$pid" "$desc"
+	delete_clean --force "$id" "$pid" "$desc"
 }
 
 @test "create killed while it waits for the monitor: creating, state/list answer, delete --force cleans" {
@@ -118,7 +134,7 @@ force_delete_clean() {
 	[ "$output" = "$id" ]
 	run timeout 20 "${SMR[@]}" start "$id"
 	[ "$status" -ne 0 ]
-	force_delete_clean "$id" "$pid" "$desc"
+	delete_clean --force "$id" "$pid" "$desc"
 }
 
 @test "create killed in a createRuntime hook (VM up, state creating): delete --force cleans" {
@@ -145,7 +161,7 @@ PY
 	pid=$(monitor_pid "$id")
 	desc=$(cgroup_desc "$id")
 	[ "$(state_field "$id" status)" = creating ]
-	force_delete_clean "$id" "$pid" "$desc"
+	delete_clean --force "$id" "$pid" "$desc"
 }
 
 @test "delete killed midway: delete --force again cleans" {
@@ -167,7 +183,7 @@ PY
 	[ -e "$ROOT/$id/state.json" ]
 	run timeout 20 "${SMR[@]}" state "$id"
 	[ "$status" -eq 0 ]
-	force_delete_clean "$id" "$pid" "$desc"
+	delete_clean --force "$id" "$pid" "$desc"
 }
 
 # ---- the guest side ----
@@ -179,19 +195,13 @@ PY
 	# (as with runc); its child dies, and the process then exits with its own status.
 	set_process '["sh", "-c", "sleep 1000 & echo up; wait; exit 3"]'
 	create_ctr "$id"
-	"${SMR[@]}" start "$id"
-	pid=$(monitor_pid "$id")
-	desc=$(cgroup_desc "$id")
 	# The child must exist before the exec kills it (start returns before the process forks).
-	wait_for 300 grep -qx up "$T/$id.out"
+	start_until_up "$id"
 	run timeout 300 "${SMR[@]}" exec "$id" sh -c 'kill -9 -1'
-	wait_for 300 status_is "$id" stopped
-	[ "$(cat "$ROOT/$id/exit-status")" = 3 ]
+	stopped_with "$id" 3
 	wait_pid_gone 30 "$pid"
 	assert_stopped "$id"
-	run timeout 120 "${SMR[@]}" delete "$id"
-	[ "$status" -eq 0 ]
-	assert_no_trace "$id" "$pid" "$desc"
+	delete_clean "$id" "$pid" "$desc"
 }
 
 @test "the agent dies with its guest (reboot from the container): stopped with 137, cleaned" {
@@ -218,9 +228,7 @@ PY
 	wait_pid_gone 300 "$pid"
 	[ "$(cat "$ROOT/$id/exit-status")" = 137 ]
 	assert_stopped "$id"
-	run timeout 120 "${SMR[@]}" delete "$id"
-	[ "$status" -eq 0 ]
-	assert_no_trace "$id" "$pid" "$desc"
+	delete_clean "$id" "$pid" "$desc"
 }
 
 # ---- seccomp (issue 6 item 1) ----
@@ -257,9 +265,7 @@ skip_if_sanitizer_build() {
 		dmesg | grep "type=1326.* pid=$pid " | grep -q ' syscall=59 '
 	fi
 	assert_stopped "$id"
-	run timeout 120 "${SMR[@]}" delete "$id"
-	[ "$status" -eq 0 ]
-	assert_no_trace "$id" "$pid" "$desc"
+	delete_clean "$id" "$pid" "$desc"
 }
 
 @test "seccomp --debug: the forbidden system call is named before the VMM dies" {
@@ -275,7 +281,7 @@ skip_if_sanitizer_build() {
 	wait_pid_gone 20 "$pid"
 	grep -q 'seccomp: forbidden system call mount' "$T/err"
 	assert_stopped "$id"
-	force_delete_clean "$id" "$pid" "$desc"
+	delete_clean --force "$id" "$pid" "$desc"
 }
 
 # ---- the environment ----
@@ -328,19 +334,15 @@ skip_if_sanitizer_build() {
 	# "up" once sleep runs (exec'd, its binary mapped): an exec still to come would find no binary.
 	set_process '["sh", "-c", "sleep 1000 & c=; until [ \"$c\" = sleep ]; do read c </proc/$!/comm; done; echo up; wait"]'
 	create_ctr "$id"
-	"${SMR[@]}" start "$id"
-	pid=$(monitor_pid "$id")
-	desc=$(cgroup_desc "$id")
-	wait_for 300 grep -qx up "$T/$id.out"
+	start_until_up "$id"
 	rm -rf "$B/rootfs"
 	run -127 timeout 300 "${SMR[@]}" exec "$id" /bin/cat /etc/passwd
 	[[ "$output" == *"/bin/cat"* ]]
 	[ "$(state_field "$id" status)" = running ]
 	run timeout 120 "${SMR[@]}" kill "$id" KILL
 	[ "$status" -eq 0 ]
-	wait_for 300 status_is "$id" stopped
-	[ "$(cat "$ROOT/$id/exit-status")" = 137 ]
-	force_delete_clean "$id" "$pid" "$desc"
+	stopped_with "$id" 137
+	delete_clean --force "$id" "$pid" "$desc"
 }
 
 # ---- issue 4's bad input (the cases of lifecycle.bats): each failure leaves nothing behind ----
@@ -358,6 +360,14 @@ fails_clean() {
 # edit_config PYTHON: change the bundle's config.json (c is the parsed config).
 edit_config() {
 	python3 -c "import json,sys; c=json.load(open(sys.argv[1])); $1; json.dump(c, open(sys.argv[1], 'w'))" "$B/config.json"
+}
+
+# bad_config ID EDIT EXPECTED: create ID with config.json changed by EDIT (python on c) fails naming
+# EXPECTED and leaves nothing; config.json is then restored from $T/config.json.
+bad_config() {
+	edit_config "$2"
+	fails_clean "$1" "$3" "${SMR[@]}" create --bundle "$B" "$1"
+	cp "$T/config.json" "$B/config.json"
 }
 
 @test "bad input leaves nothing: unknown command or flag, invalid ids, unknown id, invalid signal" {
@@ -382,9 +392,7 @@ edit_config() {
 	local id=$PFX-cfg
 	fails_clean "$id" "$B/nope" "${SMR[@]}" create --bundle "$B/nope" "$id"
 	cp "$B/config.json" "$T/config.json"
-	edit_config 'c["process"]["args"]="sh"'
-	fails_clean "$id" "process.args" "${SMR[@]}" create --bundle "$B" "$id"
-	cp "$T/config.json" "$B/config.json"
+	bad_config "$id" 'c["process"]["args"]="sh"' process.args
 	set_process '["no-such-program"]'
 	fails_clean "$id" 'executable file not found in $PATH' "${SMR[@]}" create --bundle "$B" "$id"
 	set_process '["sh"]' true
@@ -392,14 +400,10 @@ edit_config() {
 	fails_clean "$id" "$B/no.sock" "${SMR[@]}" create --bundle "$B" --console-socket "$B/no.sock" "$id"
 	cp "$T/config.json" "$B/config.json"
 	fails_clean "$id" "--preserve-fds" "${SMR[@]}" create --bundle "$B" --preserve-fds 2 "$id"
-	edit_config 'c["annotations"]={"org.sm-runtime.vm.mem_mib":"lots"}'
-	fails_clean "$id" "org.sm-runtime.vm.mem_mib" "${SMR[@]}" create --bundle "$B" "$id"
-	cp "$T/config.json" "$B/config.json"
-	edit_config 'c["hooks"]={"startContainer":[{"path":"/bin/true"}]}'
-	fails_clean "$id" "hooks.startContainer" "${SMR[@]}" create --bundle "$B" "$id"
-	cp "$T/config.json" "$B/config.json"
-	edit_config 'c["linux"].setdefault("resources", {})["memory"]={"limit": 16777216}'
-	fails_clean "$id" "linux.resources.memory.limit" "${SMR[@]}" create --bundle "$B" "$id"
+	bad_config "$id" 'c["annotations"]={"org.sm-runtime.vm.mem_mib":"lots"}' org.sm-runtime.vm.mem_mib
+	bad_config "$id" 'c["hooks"]={"startContainer":[{"path":"/bin/true"}]}' hooks.startContainer
+	bad_config "$id" 'c["linux"].setdefault("resources", {})["memory"]={"limit": 16777216}' \
+		linux.resources.memory.limit
 }
 
 @test "bad input leaves nothing: a duplicate id touches neither the existing directory nor cgroups" {

@@ -7,12 +7,7 @@ load lifecycle-helpers
 bats_require_minimum_version 1.5.0
 
 setup_file() {
-	guest_suite_ready || return 0
-	export ROOT B D
-	ROOT=$(mktemp -d)
-	B=$(mktemp -d)
-	D=$(mktemp -d)
-	"$SM_TOP_SRCDIR/scripts/make-bundle.sh" "$B" "$SM" >/dev/null
+	vm_suite_setup
 }
 
 teardown_file() {

@@ -7,21 +7,13 @@ load lifecycle-helpers
 bats_require_minimum_version 1.5.0
 
 setup_file() {
-	guest_suite_ready || return 0
-	export ROOT B D
-	ROOT=$(mktemp -d)
-	B=$(mktemp -d)
-	D=$(mktemp -d)
-	"$SM_TOP_SRCDIR/scripts/make-bundle.sh" "$B" "$SM" >/dev/null
+	vm_suite_setup
 }
 
 teardown_file() {
-	local id
-	for id in $(ls "$ROOT" 2>/dev/null); do
-		"$SM" --root "$ROOT" delete --force "$id" >/dev/null 2>&1 || true
-	done
-	kill $(cat "$D"/*.recv 2>/dev/null) 2>/dev/null || true
-	rm -rf "$ROOT" "$B" "$D"
+	# The console-socket receivers first (recv), then the containers and folders.
+	[ -z "${D:-}" ] || kill $(cat "$D"/*.recv 2>/dev/null) 2>/dev/null || true
+	vm_suite_teardown
 }
 
 setup() {

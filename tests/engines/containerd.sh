@@ -120,17 +120,14 @@ if [ "$(basename "$runtime")" != runc ] && command -v runc >/dev/null; then
 	[ "$out" = probe ] || skip_all "containerd cannot run containers here even with runc: $(tail -n1 "$work/probe.err")"
 fi
 
-out=$(crun_ t1 --rm "$image" t1 echo hi 2>"$work/t1.err")
+# Every container is a VM start (a template restore plus guest kernel work, emulated on some
+# hosts): one run checks the output, the exit code and stderr.
+out=$(crun_ t1 --rm "$image" t1 sh -c 'echo hi; echo to-err >&2; exit 7' 2>"$work/t1.err")
 status=$?
-ok $status "ctr run --rm exits 0"
+is "ctr run --rm returns the container's exit status" "$status" 7
 is "ctr run --rm prints the container's stdout" "$out" hi
-[ $status -eq 0 ] || sed 's/^/#   /' "$work/t1.err" | tail -n 5
-
-crun_ t2 --rm "$image" t2 sh -c 'exit 7' >/dev/null 2>"$work/t2.err"
-is "the container's exit status comes back from ctr run" "$?" 7
-
-out=$(crun_ t3 --rm "$image" t3 sh -c 'echo to-err >&2' 2>&1 >/dev/null)
-is "stderr is relayed separately" "$out" to-err
+is "stderr is relayed separately" "$(cat "$work/t1.err")" to-err
+[ $status -eq 7 ] || sed 's/^/#   /' "$work/t1.err" | tail -n 5
 
 # Detached task, exec into it, kill, delete.
 crun_ t4 -d "$image" t4 sleep 1000 >/dev/null 2>"$work/t4.err"

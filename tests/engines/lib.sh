@@ -5,16 +5,24 @@
 
 ENG_N=0
 ENG_FAILED=0
+ENG_T0=${EPOCHREALTIME/./}
+ENG_T=$ENG_T0
 
-# ok COND-STATUS DESCRIPTION: one TAP result from the status of the previous command.
+# Seconds since microsecond timestamp $1, one decimal.
+eng_secs() { awk -v d=$((${EPOCHREALTIME/./} - $1)) 'BEGIN { printf "%.1f", d / 1e6 }'; }
+
+# ok COND-STATUS DESCRIPTION: one TAP result from the status of the previous command, with the
+# seconds since the previous result (where the time goes: most of it is containers starting).
 ok() {
-	local status=$1
+	local status=$1 took
 	shift
 	ENG_N=$((ENG_N + 1))
+	took=$(eng_secs "$ENG_T")
+	ENG_T=${EPOCHREALTIME/./}
 	if [ "$status" -eq 0 ]; then
-		echo "ok $ENG_N - $*"
+		echo "ok $ENG_N - $* ($took s)"
 	else
-		echo "not ok $ENG_N - $*"
+		echo "not ok $ENG_N - $* ($took s)"
 		ENG_FAILED=$((ENG_FAILED + 1))
 	fi
 }
@@ -44,6 +52,7 @@ bail_out() {
 
 # Ends the TAP stream; the exit status says whether every result passed.
 done_testing() {
+	diag "$(basename "$0"): $(eng_secs "$ENG_T0") s"
 	echo "1..$ENG_N"
 	[ "$ENG_FAILED" -eq 0 ]
 }

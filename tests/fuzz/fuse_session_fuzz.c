@@ -6,30 +6,22 @@
  * directory) given to sm_fuse_server_restore(); when the restore succeeds, the bytes it did not read
  * are FUSE requests sent to the restored server, as records
  *     [ctl:1][len:2, little endian][len bytes of request]
- * (ctl bits 6-7: reply buffer size, as in fuse_fuzz.c), so a table the restore left inconsistent
- * shows up when FORGET, RELEASE, READ or REMOVEMAPPING use it.
+ * (ctl cuts the request and sizes the reply buffer, as tests/fuzz/fuse_req.h says), so a table the
+ * restore left inconsistent shows up when FORGET, RELEASE, READ or REMOVEMAPPING use it.
  *
  * Seeds: `SM_FUZZ_MKSEEDS=DIR ./fuse_session_fuzz` saves real sessions (sm_fuse_server_save after
  * real LOOKUP/OPEN/OPENDIR/SETUPMAPPING requests) followed by a few requests into DIR, then exits;
  * tests/fuzz/corpus/fuse_session/ holds its output.
  */
 #include <fcntl.h>
-#include <ftw.h>
-#include <linux/fuse.h>
-#include <sched.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
-#include <sys/mount.h>
-#include <sys/resource.h>
-#include <sys/stat.h>
-#include <sys/uio.h>
 #include <unistd.h>
 
-#include "virtiofs/fuse_server.h"
+#include "tests/fuzz/fuse_req.h"
 #include "vmm/virtio/state.h"
 
 #define MAX_RECORDS 32
@@ -38,24 +30,15 @@
 #define NODE_L 0x100000004ull
 #define NODE_F 0x100000005ull
 
-static char scratch[64];
 static unsigned long runs;
 static bool debug; /* SM_FUZZ_DEBUG=1: print what each restore did (to check seeds) */
-
-static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *f)
-{
-	(void)st;
-	if (f->level == 0)
-		return 0;
-	return flag == FTW_DP ? rmdir(path) : unlink(path);
-}
 
 static void put_file(const char *name, const char *data, size_t len)
 {
 	char p[128];
 	int fd;
 
-	snprintf(p, sizeof(p), "%s/%s", scratch, name);
+	snprintf(p, sizeof(p), "%s/%s", fuse_req_scratch, name);
 	fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0644);
 	if (fd < 0 || write(fd, data, len) != (ssize_t)len)
 		abort();
@@ -68,79 +51,31 @@ static void populate(void)
 	static char page[8192];
 	char p[128];
 
-	nftw(scratch, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	fuse_req_scratch_clear();
 	memset(page, 'x', sizeof(page));
 	put_file("a", page, sizeof(page));
-	snprintf(p, sizeof(p), "%s/d", scratch);
+	snprintf(p, sizeof(p), "%s/d", fuse_req_scratch);
 	mkdir(p, 0755);
 	put_file("d/f", "f\n", 2);
-	snprintf(p, sizeof(p), "%s/l", scratch);
+	snprintf(p, sizeof(p), "%s/l", fuse_req_scratch);
 	if (symlink("/etc/passwd", p) < 0)
 		abort();
-}
-
-static void cleanup(void)
-{
-	nftw(scratch, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-	umount2(scratch, MNT_DETACH);
-	rmdir(scratch);
-}
-
-static void send_req(struct sm_fuse_server *s, const uint8_t *req, size_t n, uint8_t ctl)
-{
-	static const size_t out_sizes[4] = {0, 16, 300, 70000};
-	static uint8_t out_buf[70000];
-	size_t out_size = out_sizes[ctl >> 6], written = 0;
-	sm_error_t err = SM_ERROR_INIT;
-	uint8_t *copy = malloc(n ? n : 1);
-	struct iovec in = {copy, n}, out = {out_buf, out_size};
-
-	memcpy(copy, req, n);
-	sm_fuse_handle(s, &in, 1, &out, 1, &written, &err);
-	if (written > out_size)
-		abort(); /* a reply never exceeds the buffer */
-	free(copy);
 }
 
 /* One request as a record (appended to rec when not NULL) and sent to s (when not NULL). */
 static void request(struct sm_fuse_server *s, struct sm_state_buf *rec, uint32_t opcode, uint64_t nodeid,
 		    const void *arg, size_t argsz, const char *name)
 {
-	uint8_t buf[512];
-	struct fuse_in_header h = {0};
-	size_t nl = name ? strlen(name) + 1 : 0;
+	uint8_t buf[FUSE_REQ_MAX];
+	size_t n = fuse_req_build(buf, opcode, nodeid, arg, argsz, name);
 
-	h.len = (uint32_t)(sizeof(h) + argsz + nl);
-	h.opcode = opcode;
-	h.unique = 7;
-	h.nodeid = nodeid;
-	memcpy(buf, &h, sizeof(h));
-	if (argsz)
-		memcpy(buf + sizeof(h), arg, argsz);
-	if (nl)
-		memcpy(buf + sizeof(h) + argsz, name, nl);
 	if (s != NULL)
-		send_req(s, buf, h.len, 0xC0);
+		fuse_req_send(s, buf, n, FUSE_REQ_CTL_WHOLE, false);
 	if (rec != NULL) {
-		sm_state_put_u8(rec, 0xC0);
-		sm_state_put_u16(rec, (uint16_t)h.len);
-		sm_state_put(rec, buf, h.len);
+		sm_state_put_u8(rec, FUSE_REQ_CTL_WHOLE);
+		sm_state_put_u16(rec, (uint16_t)n);
+		sm_state_put(rec, buf, n);
 	}
-}
-
-static struct sm_fuse_server *new_server(void)
-{
-	struct sm_fuse_config cfg;
-	struct sm_fuse_server *s;
-	sm_error_t err = SM_ERROR_INIT;
-
-	sm_fuse_config_init(&cfg);
-	cfg.root = scratch;
-	cfg.dax_window_size = 4u << 20;
-	cfg.max_inodes = 4096;
-	if (sm_fuse_server_new(&cfg, &s, &err) < 0)
-		abort();
-	return s;
 }
 
 static void write_seed(const char *dir, const char *name, const struct sm_state_buf *session,
@@ -180,7 +115,7 @@ static void follow_up(struct sm_state_buf *rec)
 
 static void make_seeds(const char *dir)
 {
-	struct fuse_init_in init = {.major = 7, .minor = 41, .max_readahead = 131072};
+	struct fuse_init_in init = fuse_req_init_in();
 	struct fuse_open_in op = {.flags = O_RDWR | O_APPEND};
 	struct fuse_open_in opd = {.flags = O_RDONLY | O_DIRECTORY};
 	struct fuse_setupmapping_in map = {
@@ -192,7 +127,7 @@ static void make_seeds(const char *dir)
 						FUSE_SETUPMAPPING_FLAG_READ | FUSE_SETUPMAPPING_FLAG_WRITE,
 					    .moffset = 2u << 20};
 	struct sm_state_buf sess, rec;
-	struct sm_fuse_server *s = new_server();
+	struct sm_fuse_server *s = fuse_req_server();
 	sm_error_t err = SM_ERROR_INIT;
 	char p[128];
 
@@ -204,9 +139,6 @@ static void make_seeds(const char *dir)
 	write_seed(dir, "uninitialized", &sess, &rec);
 	sm_state_buf_free(&sess);
 
-	init.flags = FUSE_ASYNC_READ | FUSE_ATOMIC_O_TRUNC | FUSE_DO_READDIRPLUS | FUSE_MAX_PAGES |
-		     FUSE_MAP_ALIGNMENT | FUSE_INIT_EXT;
-	init.flags2 = (uint32_t)(FUSE_HAS_INODE_DAX >> 32);
 	request(s, NULL, FUSE_INIT, 0, &init, sizeof(init), NULL);
 	request(s, NULL, FUSE_LOOKUP, FUSE_ROOT_ID, NULL, 0, "a");
 	request(s, NULL, FUSE_LOOKUP, FUSE_ROOT_ID, NULL, 0, "d");
@@ -228,7 +160,7 @@ static void make_seeds(const char *dir)
 	sm_state_buf_free(&rec);
 
 	/* d/f unlinked: saved as lost. */
-	snprintf(p, sizeof(p), "%s/d/f", scratch);
+	snprintf(p, sizeof(p), "%s/d/f", fuse_req_scratch);
 	unlink(p);
 	sm_state_buf_init(&sess);
 	sm_state_buf_init(&rec);
@@ -245,20 +177,12 @@ static void make_seeds(const char *dir)
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-	struct rlimit fsz = {16u << 20, 16u << 20};
 	const char *seeds = getenv("SM_FUZZ_MKSEEDS");
 
 	(void)argc;
 	(void)argv;
-	snprintf(scratch, sizeof(scratch), "/tmp/sm-fuse-session-fuzz-XXXXXX");
-	if (mkdtemp(scratch) == NULL)
-		abort();
-	/* A private small tmpfs when we may mount; otherwise the file size limit still bounds us. */
-	if (unshare(CLONE_NEWNS) == 0 && mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) == 0)
-		mount("tmpfs", scratch, "tmpfs", 0, "size=32m,mode=0755");
-	setrlimit(RLIMIT_FSIZE, &fsz);
+	fuse_req_scratch_init("sm-fuse-session-fuzz", 16);
 	debug = getenv("SM_FUZZ_DEBUG") != NULL;
-	atexit(cleanup);
 	populate();
 	if (seeds != NULL) {
 		make_seeds(seeds);
@@ -274,13 +198,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct sm_state_reader r;
 	struct sm_fuse_server *s;
 	sm_error_t err = SM_ERROR_INIT;
-	int records = 0;
 	size_t pos;
 
 	signal(SIGXFSZ, SIG_IGN);
 	if (++runs % 500 == 0)
 		populate(); /* undo what fuzzed requests changed */
-	s = new_server();
+	s = fuse_req_server();
 	sm_state_reader_init(&r, data, size);
 	if (sm_fuse_server_restore(s, &r, &st, &err) < 0) {
 		if (debug)
@@ -295,16 +218,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		fprintf(
 		    stderr, "restored: %u inodes (%u stale), %u handles (%u stale), %u mappings (%u stale)\n",
 		    st.inodes, st.stale_inodes, st.handles, st.stale_handles, st.mappings, st.stale_mappings);
-	while (pos + 3 <= size && records++ < MAX_RECORDS) {
-		uint8_t ctl = data[pos];
-		size_t len = (size_t)data[pos + 1] | ((size_t)data[pos + 2] << 8);
-
-		pos += 3;
-		if (len > size - pos)
-			len = size - pos;
-		send_req(s, data + pos, len, ctl);
-		pos += len;
-	}
+	fuse_req_records(s, data, size, pos, MAX_RECORDS, debug);
 	sm_fuse_server_free(s);
 	return 0;
 }

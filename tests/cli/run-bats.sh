@@ -1,0 +1,15 @@
+#!/bin/sh
+# How `make check` runs a bats suite (BATS_LOG_COMPILER): tests/cli/run-bats.sh BATS SUITE.bats
+# TAP with each test's time. SM_TEST_VM_CLI=0 skips, with the reason, the suites that drive
+# guests (those that call vm_suite_setup, guest_suite_ready or require_guest): tests/run-all.sh sets
+# it in its -Werror pass, since those suites run in its ASan+UBSan pass, where they find the most
+# (host code handling real guest traffic), and their guest work would otherwise be done twice.
+# A plain `make check` runs them all.
+bats=$1
+shift
+for suite; do :; done # the last argument
+if [ "${SM_TEST_VM_CLI:-1}" = 0 ] && grep -qE 'vm_suite_setup|guest_suite_ready|require_guest' "$suite"; then
+	echo "1..0 # SKIP guest-driving CLI suite, not run in this pass (SM_TEST_VM_CLI=0: tests/run-all.sh runs it in the ASan+UBSan pass)"
+	exit 0
+fi
+exec "$bats" --tap --timing "$@"
