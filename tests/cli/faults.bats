@@ -6,6 +6,7 @@
 # `delete --force` must remove every trace (assert_no_trace in faults-helpers.bash).
 # Containers restore the template VM (a few seconds each; the first create on a host boots it).
 
+# run-bats: non-sanitizer tests: ^seccomp
 load faults-helpers
 bats_require_minimum_version 1.5.0
 
