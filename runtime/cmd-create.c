@@ -382,7 +382,7 @@ int sm_create_container(const struct sm_global_opts *g, struct sm_create_opts *o
 	struct sm_cgroup *cg = NULL;
 	cleanup_free char *root = sm_container_root(g->root), *kernel = NULL, *ptyname = NULL;
 	cleanup_free char *template_dir = NULL;
-	int pipefd[2] = {-1, -1}, master = -1, slave = -1, r;
+	int pipefd[2] = {-1, -1}, master = -1, slave = -1, pidns_fd = -1, r;
 	bool made = false;
 	pid_t pid = -1;
 
@@ -456,18 +456,27 @@ int sm_create_container(const struct sm_global_opts *g, struct sm_create_opts *o
 	mo.no_pivot = o->no_pivot;
 	mo.debug = g->debug;
 	mo.ready_fd = pipefd[1];
+	/* The monitor is the first process of its pid namespace, if it gets one; nothing else is. */
+	if ((r = sm_jail_pid_ns_unshare(b.cfg, &pidns_fd, err)) < 0)
+		goto out;
 	fflush(NULL);
 	pid = fork();
 	if (pid < 0) {
 		r = sm_error_set(err, errno, "fork the monitor");
+		(void)sm_jail_pid_ns_restore(&pidns_fd, NULL);
 		goto out;
 	}
 	if (pid == 0) {
 		close(pipefd[0]);
 		if (master >= 0)
 			close(master);
+		if (pidns_fd >= 0)
+			close(pidns_fd);
 		become_monitor(&mo, c.lock_fd, c.dir_fd, cg);
 	}
+	/* Hooks and any later fork of this process stay in the runtime's pid namespace. */
+	if ((r = sm_jail_pid_ns_restore(&pidns_fd, err)) < 0)
+		goto out;
 	close(pipefd[1]);
 	pipefd[1] = -1;
 	fill_state(&c, b.cfg, b.bundle, b.rootfs, pid);

@@ -96,7 +96,9 @@ static int do_mount(const char *src, const char *dst, const char *type, unsigned
 /*
  * In the helper: a tmpfs over the state directory's path (only this namespace sees it), the
  * state directory and /proc/<monitor>/fd bound into it, then pivot_root and the host's root
- * detached. Everything the namespace's tasks had as their root moves with the pivot.
+ * detached. Everything the namespace's tasks had as their root moves with the pivot. monitor is
+ * the monitor's pid as the mounted procfs names it, not getpid(): in its own pid namespace the
+ * monitor is 1 there, and /proc/1 is the host's init.
  */
 static int build_jail(const char *state_dir, pid_t monitor, sm_error_t *err)
 {
@@ -160,7 +162,9 @@ static void helper_fds(int keep)
 	syscall(SYS_close_range, (unsigned)keep + 1, ~0U, 0U);
 }
 
-static void __attribute__((noreturn)) helper_main(int sock, const char *state_dir, pid_t monitor)
+/* monitor: the monitor's pid in its own pid namespace (getppid()), proc_pid: in /proc's. */
+static void __attribute__((noreturn))
+helper_main(int sock, const char *state_dir, pid_t monitor, pid_t proc_pid)
 {
 	sm_error_t err = SM_ERROR_INIT;
 	char go;
@@ -172,7 +176,7 @@ static void __attribute__((noreturn)) helper_main(int sock, const char *state_di
 	helper_fds(sock);
 	if (read(sock, &go, 1) != 1)
 		_exit(0); /* the monitor ended before it was set up */
-	if (build_jail(state_dir, monitor, &err) < 0) {
+	if (build_jail(state_dir, proc_pid, &err) < 0) {
 		(void)!write(sock, err.msg, strlen(err.msg));
 		_exit(1);
 	}
@@ -231,10 +235,76 @@ int sm_jail_own_namespaces(const struct sm_oci_config *cfg, sm_error_t *err)
 	return join_network_path(l, err);
 }
 
+static bool config_creates_pid_ns(const struct sm_oci_config *cfg)
+{
+	const struct sm_oci_linux *l = cfg != NULL ? cfg->linux_cfg : NULL;
+
+	for (size_t i = 0; l != NULL && i < l->n_namespaces; i++)
+		if (l->namespaces[i].type == SM_OCI_NS_PID && l->namespaces[i].path == NULL)
+			return true;
+	return false;
+}
+
+int sm_jail_pid_ns_unshare(const struct sm_oci_config *cfg, int *back_fd, sm_error_t *err)
+{
+	cleanup_close int fd = -1;
+
+	*back_fd = -1;
+	if (!config_creates_pid_ns(cfg))
+		return 0;
+	/* Without a way back (no /proc), create's hooks would land in the monitor's namespace. */
+	fd = open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		sm_log(SM_LOG_DEBUG, "VMM: stays in the runtime's pid namespace (/proc/self/ns/pid: %s)",
+		       strerror(errno));
+		return 0;
+	}
+	if (unshare(CLONE_NEWPID) < 0) {
+		if (errno != EPERM)
+			return sm_error_set(err, errno, "VMM: unshare its pid namespace");
+		sm_log(SM_LOG_DEBUG, "VMM: stays in the runtime's pid namespace (unshare: %s)",
+		       strerror(errno));
+		return 0;
+	}
+	*back_fd = steal_fd(&fd);
+	return 0;
+}
+
+int sm_jail_pid_ns_restore(int *back_fd, sm_error_t *err)
+{
+	int r = 0;
+
+	if (*back_fd < 0)
+		return 0;
+	if (setns(*back_fd, CLONE_NEWPID) < 0)
+		r = sm_error_set(err, errno, "VMM: return to the runtime's pid namespace");
+	close(*back_fd);
+	*back_fd = -1;
+	return r;
+}
+
+/* The caller's pid as the procfs mounted on /proc names it (getpid() is 1 in its own pid namespace). */
+static pid_t proc_self_pid(void)
+{
+	char buf[32];
+	ssize_t n = readlink("/proc/self", buf, sizeof(buf) - 1);
+	char *end;
+	long v;
+
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	errno = 0;
+	v = strtol(buf, &end, 10);
+	if (errno != 0 || *end != '\0' || v <= 0 || v > INT_MAX)
+		return -1;
+	return (pid_t)v;
+}
+
 int sm_jail_prepare(const char *state_dir, int *keep_fd, sm_error_t *err)
 {
 	const char *env = getenv("SM_JAIL");
-	pid_t monitor = getpid();
+	pid_t monitor = getpid(), proc_pid;
 	int sv[2];
 	pid_t pid;
 
@@ -260,6 +330,10 @@ int sm_jail_prepare(const char *state_dir, int *keep_fd, sm_error_t *err)
 		    strerror(errno));
 		return 0;
 	}
+	/* The helper binds /proc/<pid>/fd: the pid /proc knows the monitor by, not getpid(). */
+	proc_pid = proc_self_pid();
+	if (proc_pid < 0)
+		return sm_error_set(err, errno ? errno : EINVAL, "VMM jail: its own pid from /proc/self");
 	/* Slave: host unmounts still reach the copy until the pivot, nothing goes back to the host. */
 	if (mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) < 0)
 		return sm_error_set(err, errno, "VMM jail: make the mount namespace a slave of the host's");
@@ -273,7 +347,7 @@ int sm_jail_prepare(const char *state_dir, int *keep_fd, sm_error_t *err)
 	}
 	if (pid == 0) {
 		close(sv[0]);
-		helper_main(sv[1], canon, monitor);
+		helper_main(sv[1], canon, monitor, proc_pid);
 	}
 	close(sv[1]);
 	free(jail.state_dir);

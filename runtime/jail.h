@@ -52,6 +52,23 @@ int sm_jail_prepare(const char *state_dir, int *keep_fd, sm_error_t *err);
 int sm_jail_own_namespaces(const struct sm_oci_config *cfg, sm_error_t *err);
 
 /*
+ * In the runtime's create, right before it forks the monitor: when config.json asks for a new pid
+ * namespace (one listed without a path), unshare(CLONE_NEWPID) so that the next fork, the
+ * monitor, is pid 1 of a new pid namespace, and `/proc/<state pid>/ns/pid` differs from the
+ * runtime's as a runc container's would. *back_fd is then an fd of the caller's own pid namespace,
+ * for sm_jail_pid_ns_restore() right after the fork; otherwise -1 (no pid namespace asked for, or
+ * no privilege: EPERM is logged at debug level, not an error).
+ */
+int sm_jail_pid_ns_unshare(const struct sm_oci_config *cfg, int *back_fd, sm_error_t *err);
+
+/*
+ * In the parent right after the fork: setns() back to the pid namespace *back_fd names, so that
+ * hooks and later forks of the runtime stay in the host's, and close it (*back_fd becomes -1).
+ * A no-op when *back_fd < 0. <0 when setns fails.
+ */
+int sm_jail_pid_ns_restore(int *back_fd, sm_error_t *err);
+
+/*
  * Step 2, in the monitor once everything it needs is open and before the seccomp filter: build
  * the jail, pivot into it, detach the host's root and make the state directory (inside the jail)
  * the working directory. A no-op returning 0 when sm_jail_prepare() made no jail. Errors name

@@ -21,6 +21,7 @@
 #include "oci/config.h"
 #include "runtime/agent-client.h"
 #include "runtime/agent-spec.h"
+#include "runtime/bind-shares.h"
 #include "runtime/confine.h"
 #include "runtime/run-bundle.h"
 #include "runtime/template.h"
@@ -349,6 +350,16 @@ static int bundle_template(struct sm_sandbox_config *sb_cfg, struct sm_bind_shar
 	return 0;
 }
 
+/* The staged bind sources go away with these fds (runtime/bind-shares.h). */
+static void close_stage(int keep[2])
+{
+	for (int i = 0; i < 2; i++)
+		if (keep[i] >= 0) {
+			close(keep[i]);
+			keep[i] = -1;
+		}
+}
+
 int sm_run_bundle(const char *bundle, struct sm_sandbox_config *sb_cfg, bool use_template, int64_t timeout_ns,
 		  sm_error_t *err)
 {
@@ -363,7 +374,7 @@ int sm_run_bundle(const char *bundle, struct sm_sandbox_config *sb_cfg, bool use
 	char tmpl[] = "/tmp/sm-vm-run-XXXXXX";
 	cleanup_close int sfd = -1;
 	sigset_t fwd, oldmask;
-	int r;
+	int stage_keep[2] = {-1, -1}, r;
 
 	if ((r = sm_oci_config_load(config_path, SM_OCI_PARSE_REQUIRE_PROCESS, &cfg, err)) < 0)
 		return sm_error_prefix(err, "bundle `%s`: ", bundle);
@@ -382,13 +393,18 @@ int sm_run_bundle(const char *bundle, struct sm_sandbox_config *sb_cfg, bool use
 	}
 	if (r < 0)
 		return r;
-	if ((r = sm_bind_shares_plan(cfg, bundle, rootfs_abs, SM_SANDBOX_ROOT_TAG, &binds, err)) < 0)
-		return sm_error_prefix(err, "bundle `%s`: ", bundle);
-	if (mkdtemp(tmpl) == NULL) {
-		sm_bind_shares_clear(&binds);
+	if (mkdtemp(tmpl) == NULL)
 		return sm_error_set(err, errno, "mkdtemp `%s`", tmpl);
-	}
 	tmpdir = sm_xstrdup(tmpl);
+	/* As the monitor does (runtime/cmd-create.c): staged directories show their own name as the
+	 * guest mount's root. Still single-threaded and privileged here; the staging tmpfs lives in a
+	 * namespace of its own, over tmpdir, which the vsock socket below does not see. */
+	if ((r = sm_bind_shares_stage(cfg, bundle, rootfs_abs, tmpdir, stage_keep, err)) < 0 ||
+	    (r = sm_bind_shares_plan(cfg, bundle, rootfs_abs, SM_SANDBOX_ROOT_TAG, &binds, err)) < 0) {
+		close_stage(stage_keep);
+		rmdir(tmpdir);
+		return sm_error_prefix(err, "bundle `%s`: ", bundle);
+	}
 	sock = sm_xasprintf("%s/vsock.sock", tmpdir);
 	sb_cfg->rootfs = rootfs_abs;
 	sb_cfg->rootfs_readonly = cfg->root->readonly;
@@ -401,6 +417,7 @@ int sm_run_bundle(const char *bundle, struct sm_sandbox_config *sb_cfg, bool use
 	    (r = bundle_template(sb_cfg, &binds, &padded, timeout_ns, &template_dir, err)) < 0) {
 		rmdir(tmpdir);
 		sm_bind_shares_clear(&binds);
+		close_stage(stage_keep);
 		return r;
 	}
 	/* Blocked before the VMM's threads exist, so only the signalfd sees them. */
@@ -456,5 +473,6 @@ out:
 	unlink(sock);
 	rmdir(tmpdir);
 	sm_bind_shares_clear(&binds);
+	close_stage(stage_keep);
 	return r;
 }

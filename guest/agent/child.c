@@ -641,33 +641,25 @@ static __attribute__((noreturn)) void exec_failed(const char *file, const char *
 	cannot_run(EXIT_CANNOT_RUN, START_FAILED "exec %s: %s\n", path, strerror(e));
 }
 
-/* execvp() with the container's PATH (from env, not the agent's) and runc's messages. */
-static __attribute__((noreturn)) void exec_process(const struct sm_agent_process *p, char **env)
+/*
+ * execvp() with the container's PATH (from env, not the agent's) and runc's messages. resolved:
+ * where CREATE found args[0] in PATH (prefetch.c), or NULL to search now.
+ */
+static __attribute__((noreturn)) void exec_process(const struct sm_agent_process *p, char **env,
+						   const char *resolved)
 {
-	const char *file = p->args.v[0], *path = NULL;
+	const char *file = p->args.v[0];
 	char cand[PATH_MAX];
 
 	if (strchr(file, '/') != NULL) {
 		execve(file, p->args.v, env);
 		exec_failed(file, file, errno);
 	}
-	for (char **e = env; *e != NULL; e++) {
-		if (strncmp(*e, "PATH=", 5) == 0)
-			path = *e + 5;
-	}
-	while (path != NULL && *path != '\0') {
-		size_t len = strcspn(path, ":");
-		struct stat st;
-
-		if (len > 0 &&
-		    snprintf(cand, sizeof(cand), "%.*s/%s", (int)len, path, file) < (int)sizeof(cand) &&
-		    stat(cand, &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 0111)) {
-			execve(cand, p->args.v, env);
-			exec_failed(file, cand, errno);
-		}
-		path += len;
-		if (*path == ':')
-			path++;
+	if (resolved == NULL)
+		resolved = sm_agent_exec_lookup(file, env, cand, sizeof(cand));
+	if (resolved != NULL) {
+		execve(resolved, p->args.v, env);
+		exec_failed(file, resolved, errno);
 	}
 	cannot_run(EXIT_NOT_FOUND, START_FAILED "exec: \"%s\": executable file not found in $PATH\n", file);
 }
@@ -675,7 +667,8 @@ static __attribute__((noreturn)) void exec_process(const struct sm_agent_process
 void sm_agent_child_run(const struct sm_agent_child_args *a)
 {
 	sm_error_t err = SM_ERROR_INIT;
-	char **env = NULL;
+	char **env = NULL, resolved_buf[PATH_MAX];
+	const char *resolved = NULL;
 	int master = -1;
 	char go;
 
@@ -688,7 +681,7 @@ void sm_agent_child_run(const struct sm_agent_child_args *a)
 	}
 	/* CREATE waits for START: read the program in meanwhile (prefetch.c). */
 	if (a->ctr != NULL)
-		sm_agent_prefetch_exec(a->proc, env);
+		resolved = sm_agent_prefetch_exec_path(a->proc, env, resolved_buf, sizeof(resolved_buf));
 	if (sm_agent_sync_send_result(a->sync_fd, NULL, master) < 0)
 		_exit(1);
 	if (master >= 0)
@@ -704,5 +697,5 @@ void sm_agent_child_run(const struct sm_agent_child_args *a)
 	/* sync_fd stays open, close-on-exec: its EOF tells the agent that execve happened. */
 	if (a->proc->no_new_privs && a->proc->seccomp_bpf != NULL && load_seccomp(a->proc, &err) < 0)
 		cannot_run(EXIT_NOT_FOUND, START_FAILED "%s\n", err.msg);
-	exec_process(a->proc, env);
+	exec_process(a->proc, env, resolved);
 }

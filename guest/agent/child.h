@@ -66,6 +66,22 @@ pid_t sm_agent_userns_clone(const struct sm_agent_container *c, const struct sm_
 void sm_agent_prefetch_exec(const struct sm_agent_process *p, char *const *env);
 
 /*
+ * sm_agent_prefetch_exec(), also returning what the exec should run: for an args[0] without a
+ * '/', the path it was found at in env's PATH (written to buf, of size bytes), or NULL when it was
+ * not found (the exec searches again and reports the error) or args[0] contains a '/' (no search
+ * needed).
+ */
+const char *sm_agent_prefetch_exec_path(const struct sm_agent_process *p, char *const *env, char *buf,
+					size_t size);
+
+/*
+ * execvp()'s search with the container's PATH from env (not the agent's): the first "<dir>/file"
+ * that is a regular file with an execute bit, written to buf (size bytes) and returned; NULL when
+ * there is none (candidates longer than buf are passed over). file must not contain a '/'.
+ */
+const char *sm_agent_exec_lookup(const char *file, char *const *env, char *buf, size_t size);
+
+/*
  * In the agent, for sm_agent_userns_clone(): mount the container's virtio-fs shares (rootfs and
  * bind sources) at <staging>/rootfs and <staging>/share-<i>, in the agent's mount namespace: a
  * FUSE file system cannot be mounted from inside a user namespace.

@@ -9,9 +9,14 @@
  * file ahead moves that work into CREATE, where the OCI lifecycle expects setup cost, and the
  * program then starts from the page cache. The total work is about the same: the faults read the
  * whole binary anyway (128 KiB read-around per fault).
+ *
+ * The PATH search done here is the exec's too (child.c): its result goes on to START, so the
+ * lookups (each a FUSE round trip per PATH entry) run once, at CREATE, as runc resolves args[0]
+ * before it waits for start.
  */
 #include <fcntl.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -29,51 +34,46 @@
 /* One readahead() call reads at most the file system's read-ahead window (128 KiB). */
 #define PREFETCH_STEP (128u << 10)
 
-/* A regular file with an execute bit, opened for reading; -1 otherwise (never a device). */
-static int open_regular(const char *file)
+/* What execve may run: a regular file with an execute bit (a FIFO or device never is). */
+static bool runnable(const char *file)
 {
 	struct stat st;
 
-	if (stat(file, &st) < 0 || !S_ISREG(st.st_mode) || !(st.st_mode & 0111))
-		return -1;
-	return open(file, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	return stat(file, &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 0111);
 }
 
-/* The file execve will run: args[0], looked up in env's PATH as exec_process() does. */
-static int open_executable(const struct sm_agent_process *p, char *const *env)
+const char *sm_agent_exec_lookup(const char *file, char *const *env, char *buf, size_t size)
 {
-	const char *file = p->args.n > 0 ? p->args.v[0] : NULL, *path = NULL;
-	char cand[PATH_MAX];
+	const char *path = NULL;
 
-	if (file == NULL || file[0] == '\0')
-		return -1;
-	if (strchr(file, '/') != NULL)
-		return open_regular(file);
 	for (char *const *e = env; e != NULL && *e != NULL; e++) {
 		if (strncmp(*e, "PATH=", 5) == 0)
 			path = *e + 5;
 	}
 	while (path != NULL && *path != '\0') {
 		size_t len = strcspn(path, ":");
-		int fd;
+		int n;
 
-		if (len > 0 &&
-		    snprintf(cand, sizeof(cand), "%.*s/%s", (int)len, path, file) < (int)sizeof(cand) &&
-		    (fd = open_regular(cand)) >= 0)
-			return fd;
+		if (len > 0 && (n = snprintf(buf, size, "%.*s/%s", (int)len, path, file)) >= 0 &&
+		    (size_t)n < size && runnable(buf))
+			return buf;
 		path += len;
 		if (*path == ':')
 			path++;
 	}
-	return -1;
+	return NULL;
 }
 
-void sm_agent_prefetch_exec(const struct sm_agent_process *p, char *const *env)
+/* Start reading file's first PREFETCH_MAX bytes into the page cache, if it can be opened. */
+static void prefetch_file(const char *file)
 {
-	cleanup_close int fd = open_executable(p, env);
+	cleanup_close int fd = -1;
 	struct stat st;
 	off_t end;
 
+	if (!runnable(file))
+		return;
+	fd = open(file, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
 		return;
 	end = st.st_size < (off_t)PREFETCH_MAX ? st.st_size : (off_t)PREFETCH_MAX;
@@ -82,4 +82,28 @@ void sm_agent_prefetch_exec(const struct sm_agent_process *p, char *const *env)
 		if (readahead(fd, off, PREFETCH_STEP) < 0)
 			return;
 	}
+}
+
+const char *sm_agent_prefetch_exec_path(const struct sm_agent_process *p, char *const *env, char *buf,
+					size_t size)
+{
+	const char *file = p->args.n > 0 ? p->args.v[0] : NULL, *found;
+
+	if (file == NULL || file[0] == '\0')
+		return NULL;
+	if (strchr(file, '/') != NULL) {
+		prefetch_file(file);
+		return NULL; /* no search: execve takes it as it is */
+	}
+	found = sm_agent_exec_lookup(file, env, buf, size);
+	if (found != NULL)
+		prefetch_file(found);
+	return found;
+}
+
+void sm_agent_prefetch_exec(const struct sm_agent_process *p, char *const *env)
+{
+	char buf[PATH_MAX];
+
+	(void)sm_agent_prefetch_exec_path(p, env, buf, sizeof(buf));
 }

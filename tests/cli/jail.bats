@@ -4,7 +4,8 @@
 # jail's three mounts, and the container still works (start, exec, files written in the rootfs
 # reach the host) and leaves nothing behind, on the host's mount table included.
 # One container restored from the template VM (a few seconds; the first create on a host boots it),
-# and one with SM_JAIL=0 to show the knob.
+# and one with SM_JAIL=0 to show the knob. The VMM is the first process of a pid namespace of its
+# own when the config creates one, and stays in the runtime's when it does not.
 
 load lifecycle-helpers
 bats_require_minimum_version 1.5.0
@@ -65,6 +66,10 @@ mon_pid() {
 	for ns in net ipc uts; do
 		[ "$(readlink "/proc/$pid/ns/$ns")" != "$(readlink "/proc/self/ns/$ns")" ]
 	done
+	# And a pid namespace: the VMM is its first process (pid 1 there, the state pid here).
+	[ "$(readlink "/proc/$pid/ns/pid")" != "$(readlink "/proc/self/ns/pid")" ]
+	run awk '$1 == "NSpid:" { print $2, $3 }' "/proc/$pid/status"
+	[ "$output" = "$pid 1" ]
 	top=$(echo "$ROOT" | cut -d/ -f2)
 	run ls -A "/proc/$pid/root/"
 	echo "# root: ${lines[*]}" >&3
@@ -78,6 +83,8 @@ mon_pid() {
 	# Its state directory, at the same path, is the only way out of the tmpfs.
 	[ -S "/proc/$pid/root$ROOT/$ID/monitor.sock" ]
 	[ "$(ls -A "/proc/$pid/root/proc/self/fd" | wc -l)" -gt 3 ]
+	# The VMM's own fds there (its VM's), not those of the host's pid 1 (getpid() is 1 in its namespace).
+	ls -l "/proc/$pid/root/proc/self/fd/" | grep -q 'kvm-vm'
 	# No helper process is left: the monitor has no child.
 	[ -z "$(pgrep -P "$pid")" ]
 }
@@ -183,4 +190,28 @@ PY
 	kill "$holder" "$ns_pid" 2>/dev/null || true
 	wait "$holder" 2>/dev/null || true
 	[ ! -e "$ROOT/$ID-net" ]
+}
+
+@test "a config without a pid namespace: the VMM stays in the runtime's pid namespace, still jailed" {
+	local pid cfg="$D/nopid-bundle"
+	cp -a "$B" "$cfg"
+	python3 - "$cfg/config.json" <<'PY'
+import json, sys
+c = json.load(open(sys.argv[1]))
+c["linux"]["namespaces"] = [n for n in c["linux"]["namespaces"] if n["type"] != "pid"]
+json.dump(c, open(sys.argv[1], "w"), indent=1)
+PY
+	"${SMR[@]}" --debug create --bundle "$cfg" "$ID-nopid" </dev/null >"$D/nopid.out" 2>"$D/nopid.err" || {
+		sed 's/^/# create: /' "$D/nopid.err" >&3
+		false
+	}
+	grep -q "VMM jail: entered" "$D/nopid.err"
+	pid=$(mon_pid "$ID-nopid")
+	[ "$(readlink "/proc/$pid/ns/pid")" = "$(readlink "/proc/self/ns/pid")" ]
+	[ "$(readlink "/proc/$pid/ns/uts")" != "$(readlink "/proc/self/ns/uts")" ]
+	ls -l "/proc/$pid/root/proc/self/fd/" | grep -q 'kvm-vm'
+	run "${SMR[@]}" delete --force "$ID-nopid"
+	[ "$status" -eq 0 ]
+	wait_for 20 bash -c '! kill -0 "$1" 2>/dev/null' _ "$pid"
+	[ ! -e "$ROOT/$ID-nopid" ]
 }

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The VMM's jail (runtime/jail.h): the pure path checks, and (as root) a real jail entered by a
- * multi-threaded child, inspected from the host through /proc/<pid>/root and mountinfo.
+ * multi-threaded child, inspected from the host through /proc/<pid>/root and mountinfo, once in
+ * our pid namespace and once as pid 1 of its own (as the monitor when the config has one).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -16,6 +17,7 @@
 
 #include "common/cleanup.h"
 #include "common/util.h"
+#include "oci/config.h"
 #include "runtime/bind-shares.h"
 #include "runtime/confine.h"
 #include "runtime/jail.h"
@@ -225,8 +227,29 @@ static void inspect(pid_t pid, const char *state)
 	ok(f != NULL && n == 3 && good == 3, "its mountinfo has the jail's 3 mounts only (%d lines)", n);
 }
 
-static void test_real_jail(void)
+/* Whether the two /proc/.../ns links name the same namespace. */
+static bool same_ns(const char *a, const char *b)
 {
+	char la[64] = "", lb[64] = "";
+
+	return readlink(a, la, sizeof(la) - 1) > 0 && readlink(b, lb, sizeof(lb) - 1) > 0 &&
+	       strcmp(la, lb) == 0;
+}
+
+/*
+ * pidns: the child is forked as create forks the monitor when the config has a pid namespace
+ * (sm_jail_pid_ns_unshare/restore), so it is pid 1 of its own: its /proc/self/fd must still be
+ * its own fds (the outside file's fd reads 'x'), not those of the host's pid 1.
+ */
+static void test_real_jail(bool pidns)
+{
+	struct sm_oci_namespace ns = {.type = SM_OCI_NS_PID, .path = NULL};
+	struct sm_oci_linux lin = {.namespaces = &ns, .n_namespaces = 1};
+	struct sm_oci_config cfg = {.linux_cfg = &lin};
+	sm_error_t err = SM_ERROR_INIT;
+	cleanup_free char *child_ns = NULL;
+	int back = -1;
+
 	char state[] = "/tmp/jail-state-XXXXXX", outdir[] = "/tmp/jail-out-XXXXXX";
 	cleanup_free char *outside = NULL, *inside = NULL, *cmd = NULL;
 	int host_mounts = count_lines("/proc/self/mountinfo"), up[2], down[2], status = -1;
@@ -240,19 +263,35 @@ static void test_real_jail(void)
 	outside = sm_xasprintf("%s/file", outdir);
 	inside = sm_xasprintf("%s/inside", state);
 	(void)sm_write_file_atomic(outside, "x", 1, 0600, NULL);
+	if (pidns && (sm_jail_pid_ns_unshare(&cfg, &back, &err) < 0 || back < 0)) {
+		ok(0, "unshare the pid namespace: %s", err.msg);
+		return;
+	}
 	fflush(NULL);
 	pid = fork();
 	if (pid == 0) {
 		close(up[0]);
 		close(down[1]);
+		if (pidns && getpid() != 1)
+			_exit(99);
 		_exit(jailed_child(state, outside, up[1], down[0]));
+	}
+	if (pidns) {
+		ok(sm_jail_pid_ns_restore(&back, &err) == 0 && back == -1, "back in our pid namespace: %s",
+		   err.msg);
+		ok(same_ns("/proc/self/ns/pid", "/proc/self/ns/pid_for_children"),
+		   "later forks stay in our pid namespace");
 	}
 	close(up[1]);
 	close(down[0]);
-	if (read(up[0], &c, 1) == 1)
+	if (read(up[0], &c, 1) == 1) {
 		inspect(pid, state);
-	else
+		child_ns = sm_xasprintf("/proc/%d/ns/pid", (int)pid);
+		ok(same_ns("/proc/self/ns/pid", child_ns) == !pidns, "the child's pid namespace is %s",
+		   pidns ? "its own" : "ours");
+	} else {
 		ok(0, "the child got jailed");
+	}
 	close(down[1]);
 	waitpid(pid, &status, 0);
 	ok(WIFEXITED(status) && WEXITSTATUS(status) == 0,
@@ -307,7 +346,8 @@ int main(void)
 		tap_skip("the real jail needs root (a mount namespace and pivot_root)");
 	} else {
 		test_fallback(false);
-		test_real_jail();
+		test_real_jail(false);
+		test_real_jail(true);
 	}
 	return tap_done();
 }
