@@ -38,6 +38,16 @@
  */
 #define SM_AGENT_FEATURE_USERNS (1u << 1)     /* NAMESPACES CLONE_NEWUSER/NEWNET, UID_MAP, GID_MAP */
 #define SM_AGENT_FEATURE_PIDS_LIMIT (1u << 2) /* PIDS_LIMIT */
+#define SM_AGENT_FEATURE_UPDATE (1u << 3)     /* UPDATE (PIDS_LIMIT, MEMORY_LIMIT of a running container) */
+
+/*
+ * UPDATE: PIDS_LIMIT and MEMORY_LIMIT (u64 each, at least one, each at most once) are the new
+ * pids.max / memory.max of the container's guest cgroup; SM_LIMIT_UNLIMITED writes "max", 0 is
+ * invalid (an absent field is left as is). The agent creates the cgroup when CREATE made none and
+ * moves the container's processes into it. The payload is a few fields; a larger one is refused.
+ */
+#define SM_LIMIT_UNLIMITED (~0ull)
+#define SM_UPDATE_MAX_PAYLOAD 4096u
 
 /*
  * SET_TIME bounds: a host clock outside 2020-01-01..2200-01-01 UTC is broken, and the upper bound
@@ -119,9 +129,11 @@ enum sm_proto_tag {
 					   inside the guest; a mount namespace is always created */
 	SM_TAG_UID_MAP = 78,		/* nested, repeated: SM_TAG_IDMAP_* below; with CLONE_NEWUSER */
 	SM_TAG_GID_MAP = 79,		/* nested, repeated: SM_TAG_IDMAP_* below; with CLONE_NEWUSER */
-	SM_TAG_PIDS_LIMIT = 80,		/* u64 > 0: pids.max of the container's guest cgroup v2 */
+	SM_TAG_PIDS_LIMIT = 80,		/* u64 > 0: pids.max of the container's guest cgroup v2
+					   (also UPDATE, where SM_LIMIT_UNLIMITED means "max") */
 	SM_TAG_MEMORY_LIMIT = 81,	/* u64 > 0: linux.resources.memory.limit; the agent writes
-					   memory.max = min(it, MemAvailable - reserve) in that cgroup */
+					   memory.max = min(it, MemAvailable - reserve) in that cgroup
+					   (also UPDATE, where SM_LIMIT_UNLIMITED means "max") */
 
 	/* ---- SM_TAG_MOUNT sub-fields ---- */
 	SM_TAG_MNT_DEST = 96,	      /* str, required: absolute path inside the rootfs */

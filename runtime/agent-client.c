@@ -361,7 +361,7 @@ static bool expects_reply(uint16_t type)
 {
 	return type == SM_MSG_CREATE || type == SM_MSG_START || type == SM_MSG_EXEC ||
 	       type == SM_MSG_SIGNAL || type == SM_MSG_PS || type == SM_MSG_SHUTDOWN ||
-	       type == SM_MSG_SET_TIME;
+	       type == SM_MSG_SET_TIME || type == SM_MSG_UPDATE;
 }
 
 int sm_agent_client_send(struct sm_agent_client *c, uint16_t type, uint32_t stream, const void *payload,
@@ -957,6 +957,41 @@ int sm_agent_client_set_time(struct sm_agent_client *c, int timeout_ms, sm_error
 	r = request(c, SM_MSG_SET_TIME, 0, b.data, b.len, NULL, timeout_ms, err);
 	sm_buf_free(&b);
 	return r < 0 ? sm_error_prefix(err, "set the guest clock: ") : 0;
+}
+
+int sm_agent_update_encode(struct sm_buf *b, const struct sm_guest_limits *l, sm_error_t *err)
+{
+	if (l->pids == 0 && l->memory == 0)
+		return sm_error_set(err, EINVAL, "update the guest cgroup: no limit to change");
+	if ((l->pids && sm_tlv_put_u64(b, SM_TAG_PIDS_LIMIT, l->pids) < 0) ||
+	    (l->memory && sm_tlv_put_u64(b, SM_TAG_MEMORY_LIMIT, l->memory) < 0))
+		return sm_error_set(err, ENOMEM, "update the guest cgroup");
+	return 0;
+}
+
+bool sm_agent_client_has_feature(const struct sm_agent_client *c, uint32_t feature)
+{
+	return c->ready && (c->features & feature) == feature;
+}
+
+int sm_agent_client_update(struct sm_agent_client *c, const struct sm_guest_limits *l, int timeout_ms,
+			   sm_error_t *err)
+{
+	struct sm_buf b = {0};
+	int r;
+
+	if (!c->ready)
+		return sm_error_set(err, ENOTCONN,
+				    "update the guest cgroup: no handshake with the agent yet");
+	if (!(c->features & SM_AGENT_FEATURE_UPDATE))
+		return sm_error_set(
+		    err, EOPNOTSUPP,
+		    "the container's guest agent is too old to change limits of a running "
+		    "container (its VM comes from an older sm-runtime's template or checkpoint)");
+	if ((r = sm_agent_update_encode(&b, l, err)) == 0)
+		r = request(c, SM_MSG_UPDATE, 0, b.data, b.len, NULL, timeout_ms, err);
+	sm_buf_free(&b);
+	return r < 0 ? sm_error_prefix(err, "update the guest cgroup: ") : 0;
 }
 
 int sm_agent_client_shutdown(struct sm_agent_client *c, int timeout_ms, sm_error_t *err)

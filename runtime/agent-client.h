@@ -142,6 +142,27 @@ int sm_agent_client_seed(struct sm_agent_client *c, const void *data, size_t len
  * agent's errno (EPERM, EINVAL) when it refused.
  */
 int sm_agent_client_set_time(struct sm_agent_client *c, int timeout_ms, sm_error_t *err);
+/* New limits for the container's guest cgroup: 0 = leave as is, SM_LIMIT_UNLIMITED = "max". */
+struct sm_guest_limits {
+	uint64_t pids;	 /* pids.max */
+	uint64_t memory; /* memory.max, before the agent clamps it (sm_agent_memory_max) */
+};
+
+/* The UPDATE payload for l (PIDS_LIMIT, MEMORY_LIMIT); EINVAL when l changes nothing. */
+int sm_agent_update_encode(struct sm_buf *b, const struct sm_guest_limits *l, sm_error_t *err);
+
+/* True once the handshake is done and the agent announced every SM_AGENT_FEATURE_* bit in feature. */
+bool sm_agent_client_has_feature(const struct sm_agent_client *c, uint32_t feature);
+
+/*
+ * Change the limits of the container's guest cgroup (UPDATE on stream 0; the agent creates the
+ * cgroup when CREATE made none) and wait for the OK. Fails with err->code EOPNOTSUPP, sending
+ * nothing, when the agent did not announce SM_AGENT_FEATURE_UPDATE (an older agent would drop the
+ * connection on the unknown frame type); ENOTCONN before the handshake; the agent's errno otherwise
+ * (ESRCH: the container has stopped).
+ */
+int sm_agent_client_update(struct sm_agent_client *c, const struct sm_guest_limits *l, int timeout_ms,
+			   sm_error_t *err);
 /* Ask the agent to kill everything and stop; waits for its OK. */
 int sm_agent_client_shutdown(struct sm_agent_client *c, int timeout_ms, sm_error_t *err);
 /* Wait for the stream's EXIT (output relayed), then release the stream. */

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * sm-runtime update [options] ID: change a container's host cgroup limits while it runs, with
- * runc's flags or an OCI linux.resources object (--resources FILE|-). The VM's shape (guest RAM,
+ * runc's flags or an OCI linux.resources object (--resources FILE|-), and its pids and memory
+ * limits inside the guest too (the monitor's UPDATE -> the agent's). The VM's shape (guest RAM,
  * vCPUs) is fixed at create; docs/design/cgroups.md ("update") says what that means per field.
  */
 #include <errno.h>
@@ -13,12 +14,14 @@
 #include <unistd.h>
 
 #include "common/cleanup.h"
+#include "common/proto-tags.h"
 #include "common/util.h"
 #include "oci/config.h"
 #include "runtime/cgroup.h"
 #include "runtime/commands.h"
 #include "runtime/container.h"
 #include "runtime/log.h"
+#include "runtime/monitor-proto.h"
 
 /* What the flags ask for: a linux.resources object built in place (no JSON round trip). */
 struct update_req {
@@ -56,7 +59,8 @@ static void update_usage(FILE *f)
 	fprintf(f, "usage: sm-runtime update [options] ID\n\n"
 		   "Change the host cgroup limits of a created, running or paused container. Guest RAM and\n"
 		   "the vCPU count are fixed when the VM is created: a memory limit below guest RAM + the\n"
-		   "VMM's own memory is refused, a CPU quota changes only the host CFS quota.\n\n"
+		   "VMM's own memory is refused, a CPU quota changes only the host CFS quota. The pids and\n"
+		   "memory limits also reach the container's cgroup inside the guest.\n\n"
 		   "Options:\n"
 		   "  -r, --resources FILE|-      a linux.resources JSON object (from stdin with -); all\n"
 		   "                              other options are then ignored, as in runc\n"
@@ -72,7 +76,8 @@ static void update_usage(FILE *f)
 		   "  --cpu-idle 0|1              SCHED_IDLE for the cgroup\n"
 		   "  --cpuset-cpus LIST          host CPUs the VMM's threads may use, like 0-3,7\n"
 		   "  --cpuset-mems LIST          memory nodes\n"
-		   "  --pids-limit N              host pids.max (the VMM's threads; -1 = max)\n"
+		   "  --pids-limit N              pids.max on the host (the VMM's threads) and in the\n"
+		   "                              guest (the container's processes); -1 = max\n"
 		   "  --blkio-weight N            I/O weight [10, 1000]\n"
 		   "  --kernel-memory, --kernel-memory-tcp, --l3-cache-schema, --mem-bw-schema: refused\n");
 }
@@ -281,6 +286,44 @@ static int load_resources(const char *path, struct sm_oci_resources **out, sm_er
 	return r;
 }
 
+/*
+ * The pids and memory limits inside the guest, after the host accepted them: the monitor passes
+ * them to the agent (at resume for a paused container). A guest that cannot take them is an error
+ * that says the host part is done, never a silent skip.
+ */
+static int update_guest(struct sm_container *c, const struct sm_oci_resources *res, sm_error_t *err)
+{
+	const struct sm_oci_memory *mem = res->memory;
+	struct sm_buf b = {0};
+	struct sm_mon_msg reply = {0};
+	cleanup_close int fd = -1;
+	uint32_t deferred = 0;
+	int64_t v;
+	int r;
+
+	if (res->pids_limit.set && (v = res->pids_limit.val) != 0)
+		sm_tlv_put_u64(&b, SM_MON_TAG_PIDS_LIMIT, v < 0 ? SM_LIMIT_UNLIMITED : (uint64_t)v);
+	if (mem != NULL && mem->limit.set && (v = mem->limit.val) != 0)
+		sm_tlv_put_u64(&b, SM_MON_TAG_MEMORY_LIMIT, v < 0 ? SM_LIMIT_UNLIMITED : (uint64_t)v);
+	if (b.len == 0)
+		return 0;
+	if ((r = fd = sm_container_connect(c, err)) >= 0 &&
+	    (r = sm_mon_call(fd, SM_MON_UPDATE, &b, NULL, 0, &reply, SM_MON_CALL_TIMEOUT_MS, err)) >= 0) {
+		if (sm_mon_get_u32(&reply, SM_MON_TAG_DEFERRED, &deferred) > 0 && deferred)
+			sm_log(SM_LOG_INFO,
+			       "container `%s` is paused: its guest limits change when it resumes", c->id);
+		sm_mon_msg_clear(&reply);
+	}
+	sm_buf_free(&b);
+	if (r < 0)
+		return sm_error_prefix(
+		    err,
+		    "container `%s`: the host cgroup was updated, but the pids/memory limit "
+		    "inside the guest could not be changed: ",
+		    c->id);
+	return 0;
+}
+
 /* Lock the container, check it is alive and rewrite its cgroup's limits. */
 static int update_container(const struct sm_global_opts *g, const char *id,
 			    const struct sm_oci_resources *res, sm_error_t *err)
@@ -329,6 +372,8 @@ static int update_container(const struct sm_global_opts *g, const char *id,
 	const struct sm_oci_strv *w = sm_cgroup_warnings(cg);
 	for (size_t i = 0; i < w->n; i++)
 		sm_log(SM_LOG_WARN, "container `%s`: %s", c.id, w->v[i]);
+	if (r >= 0)
+		r = update_guest(&c, res, err);
 out:
 	sm_container_close(&c);
 	return r < 0 ? r : 0;

@@ -54,6 +54,8 @@ struct sm_mon {
 	char inbuf[4096];
 	size_t inlen, inoff;
 	struct winsize ws;
+	/* UPDATE of a paused container: guest limits sent to the agent at RESUME (0: none). */
+	struct sm_guest_limits pending_limits;
 };
 
 /* Connect to the agent's vsock port, giving up early when the VM stops (monitor.c). */

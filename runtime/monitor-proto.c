@@ -197,6 +197,21 @@ int sm_mon_get_u32(const struct sm_mon_msg *m, uint16_t tag, uint32_t *out)
 	return r < 0 ? r : 0;
 }
 
+int sm_mon_get_u64(const struct sm_mon_msg *m, uint16_t tag, uint64_t *out)
+{
+	struct sm_tlv_reader rd;
+	const uint8_t *val;
+	uint16_t t;
+	uint32_t len;
+	int r;
+
+	sm_tlv_reader_init(&rd, m->payload, m->hdr.len);
+	while ((r = sm_tlv_next(&rd, &t, &val, &len)) > 0)
+		if (t == tag)
+			return sm_tlv_u64(val, len, out) < 0 ? -EPROTO : 1;
+	return r < 0 ? r : 0;
+}
+
 /* ERROR's errno and message as a failure. */
 static int reply_error(const struct sm_mon_msg *m, sm_error_t *err)
 {

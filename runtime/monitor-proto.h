@@ -44,6 +44,10 @@ enum sm_mon_type {
 	SM_MON_CHECKPOINT = 14,
 	/* ROWS, COLS: the exec's terminal (on the EXEC connection) was resized -> OK (helper G) */
 	SM_MON_RESIZE = 15,
+	/* PIDS_LIMIT, MEMORY_LIMIT (u64 each, at least one; SM_LIMIT_UNLIMITED = "max"): change the
+	 * container's guest cgroup (the agent's UPDATE) -> OK, with DEFERRED 1 when the container is
+	 * paused (the limits are sent to the agent at RESUME). */
+	SM_MON_UPDATE = 16,
 	SM_MON_TYPE_MAX
 };
 
@@ -63,6 +67,9 @@ enum sm_mon_tag {
 	SM_MON_TAG_ROWS = 13,	       /* RESIZE: u32 1..65535 */
 	SM_MON_TAG_COLS = 14,	       /* RESIZE: u32 1..65535 */
 	SM_MON_TAG_PS_INFO = 15,       /* PS_REPLY: the agent's PS_REPLY payload (its own tags) */
+	SM_MON_TAG_PIDS_LIMIT = 16,    /* UPDATE: u64 */
+	SM_MON_TAG_MEMORY_LIMIT = 17,  /* UPDATE: u64 */
+	SM_MON_TAG_DEFERRED = 18,      /* OK of UPDATE: u32 1 = applied at resume */
 };
 
 /* A received message; payload is malloc'd, fds are owned by the receiver (-1 when absent). */
@@ -101,5 +108,8 @@ int sm_mon_call(int fd, uint16_t type, const struct sm_buf *payload, const int *
 
 /* The first u32 field with tag in m's payload: 1 found, 0 absent, <0 malformed. */
 int sm_mon_get_u32(const struct sm_mon_msg *m, uint16_t tag, uint32_t *out);
+
+/* The first u64 field with tag in m's payload: 1 found, 0 absent, <0 malformed. */
+int sm_mon_get_u64(const struct sm_mon_msg *m, uint16_t tag, uint64_t *out);
 
 #endif

@@ -276,12 +276,75 @@ int sm_mon_pause(struct sm_mon *m, bool pause, sm_error_t *err)
 	return 0;
 }
 
-/* A frozen guest cannot answer the agent protocol: thaw it for what must reach the guest. */
+/*
+ * A frozen guest cannot answer the agent protocol: thaw it for what must reach the guest (a
+ * SIGKILL, a shutdown: the container is about to go, so limits an UPDATE left for resume are
+ * dropped).
+ */
 static int thaw(struct sm_mon *m, sm_error_t *err)
 {
 	if (m->status != SM_OCI_STATUS_PAUSED)
 		return 0;
+	m->pending_limits = (struct sm_guest_limits){0};
 	return sm_mon_pause(m, false, err);
+}
+
+/*
+ * UPDATE: new limits for the container's guest cgroup. A paused guest cannot answer, so they are
+ * kept (merged field by field with earlier ones) and sent at RESUME; whether the agent can take
+ * them at all is checked now, so an old agent is reported to this update, not to the resume.
+ */
+static int do_update(struct sm_mon *m, int fd, const struct sm_mon_msg *msg, sm_error_t *err)
+{
+	struct sm_guest_limits l = {0};
+	struct sm_buf b = {0};
+	bool deferred = false;
+	int r;
+
+	if (sm_mon_get_u64(msg, SM_MON_TAG_PIDS_LIMIT, &l.pids) < 0 ||
+	    sm_mon_get_u64(msg, SM_MON_TAG_MEMORY_LIMIT, &l.memory) < 0 || (l.pids == 0 && l.memory == 0))
+		return sm_error_set(err, 0, "malformed UPDATE request");
+	if (m->status != SM_OCI_STATUS_CREATED && m->status != SM_OCI_STATUS_RUNNING &&
+	    m->status != SM_OCI_STATUS_PAUSED)
+		return sm_error_set(err, 0, "container not running");
+	if (m->agent == NULL || !sm_agent_client_has_feature(m->agent, SM_AGENT_FEATURE_UPDATE))
+		return sm_error_set(
+		    err, EOPNOTSUPP,
+		    "the container's guest agent is too old to change limits of a running "
+		    "container (its VM comes from an older sm-runtime's template or checkpoint)");
+	if (m->status == SM_OCI_STATUS_PAUSED) {
+		if (l.pids)
+			m->pending_limits.pids = l.pids;
+		if (l.memory)
+			m->pending_limits.memory = l.memory;
+		deferred = true;
+	} else if ((r = sm_agent_client_update(m->agent, &l, SM_MON_AGENT_TIMEOUT_MS, err)) < 0) {
+		return r;
+	}
+	if (deferred)
+		sm_tlv_put_u32(&b, SM_MON_TAG_DEFERRED, 1);
+	r = sm_mon_send(fd, SM_MON_OK, 0, &b, NULL, 0, err);
+	sm_buf_free(&b);
+	return r;
+}
+
+/*
+ * RESUME, then the guest limits an UPDATE left while paused. The container runs again either way;
+ * a failure there (the agent's feature was checked at UPDATE) goes to the monitor's log.
+ */
+static int do_resume(struct sm_mon *m, sm_error_t *err)
+{
+	struct sm_guest_limits l = m->pending_limits;
+	sm_error_t e = SM_ERROR_INIT;
+	int r;
+
+	if ((r = sm_mon_pause(m, false, err)) < 0)
+		return r;
+	m->pending_limits = (struct sm_guest_limits){0};
+	if ((l.pids || l.memory) && sm_agent_client_update(m->agent, &l, SM_MON_AGENT_TIMEOUT_MS, &e) < 0)
+		sm_log(SM_LOG_ERROR,
+		       "resume: the guest limits given to update while paused were not applied: %s", e.msg);
+	return 0;
 }
 
 static int do_kill(struct sm_mon *m, const struct sm_mon_msg *msg, sm_error_t *err)
@@ -452,8 +515,17 @@ static bool handle_client(struct sm_mon *m, size_t i)
 		}
 		break;
 	case SM_MON_PAUSE:
+		r = sm_mon_pause(m, true, &e);
+		break;
 	case SM_MON_RESUME:
-		r = sm_mon_pause(m, msg.hdr.type == SM_MON_PAUSE, &e);
+		r = do_resume(m, &e);
+		break;
+	case SM_MON_UPDATE:
+		r = do_update(m, cl->fd, &msg, &e);
+		if (r == 0) {
+			sm_mon_msg_clear(&msg);
+			return true;
+		}
 		break;
 	case SM_MON_EXEC:
 		r = do_exec(m, cl, &msg, &e);

@@ -115,6 +115,39 @@ void agent_procs_free(struct sm_agent *a);
 /* SEED: credit the bytes to the guest's RNG. */
 void agent_seed(struct sm_agent *a, const uint8_t *data, size_t len);
 
+/*
+ * UPDATE (proc.c): decode the payload, write the container's guest cgroup limits (creating the
+ * cgroup and moving the container's processes in when CREATE made none), answer OK or ERROR.
+ */
+void agent_update(struct sm_agent *a, uint32_t stream, const uint8_t *payload, size_t len);
+
+/* New guest cgroup limits of an UPDATE: 0 = leave as is, SM_LIMIT_UNLIMITED = "max". */
+struct sm_agent_limits {
+	uint64_t pids;
+	uint64_t memory;
+};
+
+/*
+ * Decode an UPDATE payload (rootfs.c): PIDS_LIMIT and MEMORY_LIMIT, u64, each at most once and
+ * not 0, at least one of them; other tags are skipped. Returns NULL, or what is wrong.
+ */
+const char *sm_agent_update_decode(const uint8_t *payload, size_t len, struct sm_agent_limits *out);
+
+/*
+ * Apply l to the container's guest cgroup <staging_dir>/cgroup/container (rootfs.c): enable the
+ * controllers needed, create the cgroup when it does not exist (*created = true), then write
+ * pids.max and memory.max (clamped by sm_agent_memory_max(), "max" for SM_LIMIT_UNLIMITED). The
+ * caller moves the processes in (sm_agent_cgroup_move()).
+ */
+int sm_agent_cgroup_update(const char *staging_dir, const struct sm_agent_limits *l, bool *created,
+			   sm_error_t *err);
+
+/*
+ * Move pid (a whole thread group) into the container's guest cgroup: 1 moved, 0 when it already
+ * was there or is gone (exited, a zombie), <0 on other errors.
+ */
+int sm_agent_cgroup_move(const char *staging_dir, pid_t pid, sm_error_t *err);
+
 /* SET_TIME (clock.c): validate the payload, set CLOCK_REALTIME, answer OK or ERROR. */
 void agent_set_time(struct sm_agent *a, uint32_t stream, const uint8_t *payload, size_t len);
 /* The default clock setter: clock_settime(CLOCK_REALTIME); 0 or -errno. */

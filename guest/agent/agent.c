@@ -114,7 +114,8 @@ static void send_hello(struct sm_agent *a)
 	sm_tlv_put_u32(&a->out, SM_TAG_VERSION, SM_PROTO_VERSION);
 	sm_tlv_put_str(&a->out, SM_TAG_AGENT, AGENT_NAME);
 	sm_tlv_put_u32(&a->out, SM_TAG_FEATURES,
-		       SM_AGENT_FEATURE_SET_TIME | SM_AGENT_FEATURE_USERNS | SM_AGENT_FEATURE_PIDS_LIMIT);
+		       SM_AGENT_FEATURE_SET_TIME | SM_AGENT_FEATURE_USERNS | SM_AGENT_FEATURE_PIDS_LIMIT |
+			   SM_AGENT_FEATURE_UPDATE);
 	sm_frame_end(&a->out, off);
 }
 
@@ -189,6 +190,8 @@ static void handle_frame(struct sm_agent *a, const struct sm_frame_hdr *h, const
 		return agent_credit(a, h->stream, payload, h->len);
 	case SM_MSG_SET_TIME:
 		return agent_set_time(a, h->stream, payload, h->len);
+	case SM_MSG_UPDATE:
+		return agent_update(a, h->stream, payload, h->len);
 	default:
 		agent_send_error(a, h->stream, EPROTO, "message type %u is not a request", h->type);
 	}

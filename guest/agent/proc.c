@@ -564,6 +564,66 @@ void agent_ps(struct sm_agent *a, uint32_t stream)
 	sm_frame_end(&a->out, off);
 }
 
+/*
+ * Move every container process into the guest cgroup just created by an UPDATE. A process may
+ * fork while we go (its child stays behind), so passes repeat until one moves nothing; bounded.
+ */
+static int move_container_procs(struct sm_agent *a, sm_error_t *err)
+{
+	static pid_t pids[4096];
+
+	for (int pass = 0; pass < 16; pass++) {
+		size_t n = container_pids(pids, sizeof(pids) / sizeof(pids[0]));
+		size_t moved = 0;
+		for (size_t i = 0; i < n; i++) {
+			int r = sm_agent_cgroup_move(a->staging_dir, pids[i], err);
+			if (r < 0)
+				return r;
+			moved += (size_t)r;
+		}
+		if (moved == 0)
+			return 0;
+	}
+	return sm_error_set(err, EAGAIN,
+			    "guest cgroup: the container's processes keep forking; some "
+			    "may still be outside it");
+}
+
+void agent_update(struct sm_agent *a, uint32_t stream, const uint8_t *payload, size_t len)
+{
+	sm_error_t err = SM_ERROR_INIT;
+	struct sm_agent_limits l;
+	const char *bad = sm_agent_update_decode(payload, len, &l);
+	bool created = false;
+	int r = 0;
+
+	if (bad != NULL) {
+		agent_send_error(a, stream, EINVAL, "update: %s (fields %u, %u; %zu bytes)", bad,
+				 SM_TAG_PIDS_LIMIT, SM_TAG_MEMORY_LIMIT, len);
+		return;
+	}
+	if (!a->have_container || a->container_stopped) {
+		agent_send_error(a, stream, ESRCH, "update: %s",
+				 a->have_container ? "the container has stopped"
+						   : "no container was created");
+		return;
+	}
+	/*
+	 * The processes move when the cgroup is new, or when an earlier UPDATE made it but failed
+	 * before moving them (then the container's init is still outside).
+	 */
+	if (sm_agent_cgroup_update(a->staging_dir, &l, &created, &err) < 0 ||
+	    (!created && (r = sm_agent_cgroup_move(a->staging_dir, a->init_pid, &err)) < 0) ||
+	    ((created || r > 0) && move_container_procs(a, &err) < 0)) {
+		agent_send_error(a, stream, err.code, "update: %s", err.msg);
+		sm_error_clear(&err);
+		return;
+	}
+	agent_log(a, "guest cgroup %s: pids %llu, memory %llu (0: unchanged)",
+		  created ? "created" : "updated", (unsigned long long)l.pids, (unsigned long long)l.memory);
+	agent_send_ok(a, stream, 0);
+}
+
 void agent_signal(struct sm_agent *a, uint32_t stream, const uint8_t *payload, size_t len)
 {
 	uint32_t sig = 0, all = 0;

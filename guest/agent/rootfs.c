@@ -21,6 +21,9 @@
 #include <unistd.h>
 
 #include "common/cleanup.h"
+#include "common/proto-tags.h"
+#include "common/proto.h"
+#include "guest/agent/agent-internal.h"
 #include "guest/agent/child.h"
 #include "guest/agent/sys.h"
 
@@ -579,26 +582,43 @@ static int write_cgroup_file(const char *dir, const char *file, const char *val,
 	return 0;
 }
 
+/* Mount cgroup2 at mnt (unless it is there) and enable controllers ("+pids", ...) for its children. */
+static int cgroup_prepare(const char *mnt, const char *controllers, sm_error_t *err)
+{
+	struct statfs sfs;
+	struct statvfs vfs;
+
+	if (mkdir_p(mnt, err) < 0)
+		return -1;
+	if ((statfs(mnt, &sfs) < 0 || sfs.f_type != CGROUP2_MAGIC) &&
+	    mount("cgroup2", mnt, "cgroup2", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
+		return sm_error_set(err, errno, "mount cgroup2 on %s", mnt);
+	/*
+	 * The guest has one cgroup2 superblock, and its first mounter decides whether it is
+	 * read-only: a container created without limits mounted it first, "ro" (runc's default
+	 * /sys/fs/cgroup). Make the superblock writable; that container's mount stays read-only
+	 * by its own mount flag.
+	 */
+	if (statvfs(mnt, &vfs) == 0 && (vfs.f_flag & ST_RDONLY) &&
+	    mount(NULL, mnt, NULL, MS_REMOUNT | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
+		return sm_error_set(err, errno, "remount cgroup2 on %s read-write", mnt);
+	return write_cgroup_file(mnt, "cgroup.subtree_control", controllers, err);
+}
+
 int sm_agent_cgroup_create(const char *staging_dir, const struct sm_agent_container *c, pid_t pid,
 			   sm_error_t *err)
 {
 	char mnt[PATH_MAX], dir[PATH_MAX + 16], val[32], who[16];
-	struct statfs sfs;
 
 	if (c->pids_limit == 0 && c->memory_limit == 0)
 		return 0;
 	snprintf(mnt, sizeof(mnt), "%s/cgroup", staging_dir);
 	snprintf(dir, sizeof(dir), "%s/" CGROUP_LEAF, mnt);
-	if (mkdir_p(mnt, err) < 0)
-		return sm_error_prefix(err, "linux.resources: ");
-	if ((statfs(mnt, &sfs) < 0 || sfs.f_type != CGROUP2_MAGIC) &&
-	    mount("cgroup2", mnt, "cgroup2", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
-		return sm_error_set(err, errno, "linux.resources: mount cgroup2 on %s", mnt);
-	if (write_cgroup_file(mnt, "cgroup.subtree_control",
-			      c->pids_limit && c->memory_limit ? "+pids +memory"
-			      : c->pids_limit		       ? "+pids"
-							       : "+memory",
-			      err) < 0 ||
+	if (cgroup_prepare(mnt,
+			   c->pids_limit && c->memory_limit ? "+pids +memory"
+			   : c->pids_limit		    ? "+pids"
+							    : "+memory",
+			   err) < 0 ||
 	    (mkdir(dir, 0755) < 0 && errno != EEXIST && sm_error_set(err, errno, "mkdir %s", dir) < 0))
 		return sm_error_prefix(err, "linux.resources: ");
 	snprintf(val, sizeof(val), "%llu", (unsigned long long)c->pids_limit);
@@ -614,6 +634,122 @@ int sm_agent_cgroup_create(const char *staging_dir, const struct sm_agent_contai
 	if (write_cgroup_file(dir, "cgroup.procs", who, err) < 0)
 		return sm_error_prefix(err, "linux.resources: ");
 	return 0;
+}
+
+const char *sm_agent_update_decode(const uint8_t *payload, size_t len, struct sm_agent_limits *out)
+{
+	struct sm_tlv_reader r;
+	const uint8_t *val;
+	uint32_t vlen;
+	uint16_t tag;
+	int n;
+
+	*out = (struct sm_agent_limits){0};
+	if (len > SM_UPDATE_MAX_PAYLOAD)
+		return "payload too large";
+	sm_tlv_reader_init(&r, payload, len);
+	while ((n = sm_tlv_next(&r, &tag, &val, &vlen)) == 1) {
+		uint64_t *dst = tag == SM_TAG_PIDS_LIMIT     ? &out->pids
+				: tag == SM_TAG_MEMORY_LIMIT ? &out->memory
+							     : NULL;
+		uint64_t v;
+
+		if (dst == NULL)
+			continue;
+		if (*dst != 0)
+			return "a limit is repeated";
+		if (sm_tlv_u64(val, vlen, &v) < 0 || v == 0)
+			return "a limit is not a u64 above 0";
+		*dst = v;
+	}
+	if (n < 0)
+		return "truncated field";
+	if (out->pids == 0 && out->memory == 0)
+		return "neither a pids nor a memory limit";
+	return NULL;
+}
+
+int sm_agent_cgroup_update(const char *staging_dir, const struct sm_agent_limits *l, bool *created,
+			   sm_error_t *err)
+{
+	char mnt[PATH_MAX], dir[PATH_MAX + 16], val[32];
+
+	*created = false;
+	snprintf(mnt, sizeof(mnt), "%s/cgroup", staging_dir);
+	snprintf(dir, sizeof(dir), "%s/" CGROUP_LEAF, mnt);
+	/* Controllers only ever get enabled: another field may have needed one at CREATE. */
+	if (cgroup_prepare(mnt,
+			   l->pids && l->memory ? "+pids +memory"
+			   : l->pids		? "+pids"
+						: "+memory",
+			   err) < 0)
+		return sm_error_prefix(err, "guest cgroup: ");
+	if (mkdir(dir, 0755) == 0)
+		*created = true;
+	else if (errno != EEXIST)
+		return sm_error_set(err, errno, "guest cgroup: mkdir %s", dir);
+	if (l->pids) {
+		if (l->pids == SM_LIMIT_UNLIMITED)
+			snprintf(val, sizeof(val), "max");
+		else
+			snprintf(val, sizeof(val), "%llu", (unsigned long long)l->pids);
+		if (write_cgroup_file(dir, "pids.max", val, err) < 0)
+			return sm_error_prefix(err, "linux.resources.pids.limit: ");
+	}
+	if (l->memory) {
+		if (l->memory == SM_LIMIT_UNLIMITED)
+			snprintf(val, sizeof(val), "max");
+		else
+			snprintf(
+			    val, sizeof(val), "%llu",
+			    (unsigned long long)sm_agent_memory_max(l->memory, sm_agent_mem_available()));
+		if (write_cgroup_file(dir, "memory.max", val, err) < 0)
+			return sm_error_prefix(err, "linux.resources.memory.limit: ");
+	}
+	return 0;
+}
+
+/*
+ * 1 when /proc/<pid>/cgroup (as the agent sees it: the root cgroup namespace) is our leaf or below
+ * it (the container may have made cgroups of its own there), 0 when not, -1 when pid is gone.
+ */
+static int in_leaf(pid_t pid)
+{
+	static const char leaf[] = "0::/" CGROUP_LEAF;
+	char path[64], buf[512];
+	cleanup_close int fd = -1;
+	const char *p;
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/cgroup", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || (n = read(fd, buf, sizeof(buf) - 1)) <= 0)
+		return -1;
+	buf[n] = '\0';
+	p = strstr(buf, leaf);
+	return p != NULL && (p == buf || p[-1] == '\n') &&
+	       (p[sizeof(leaf) - 1] == '\n' || p[sizeof(leaf) - 1] == '/');
+}
+
+int sm_agent_cgroup_move(const char *staging_dir, pid_t pid, sm_error_t *err)
+{
+	char dir[PATH_MAX], who[16];
+	cleanup_close int fd = -1;
+
+	if (in_leaf(pid) != 0)
+		return 0; /* there already, or gone */
+	snprintf(dir, sizeof(dir), "%s/cgroup/" CGROUP_LEAF "/cgroup.procs", staging_dir);
+	snprintf(who, sizeof(who), "%d", (int)pid);
+	fd = open(dir, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return sm_error_set(err, errno, "guest cgroup: open %s", dir);
+	if (write(fd, who, strlen(who)) < 0) {
+		if (errno == ESRCH)
+			return 0;
+		return sm_error_set(err, errno, "guest cgroup: move process %d into it", (int)pid);
+	}
+	/* An exiting task (a zombie) is skipped by the kernel without an error. */
+	return in_leaf(pid) == 1;
 }
 
 int sm_agent_cgroup_join(const char *staging_dir, sm_error_t *err)

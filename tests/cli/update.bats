@@ -1,8 +1,9 @@
 #!/usr/bin/env bats
 # `sm-runtime update` on a real microVM: every flag rewrites the container's host cgroup live
 # (read back from the cgroup files of whichever hierarchy, v1 or v2, holds the controller), the
-# --resources object is parsed like config.json's linux.resources, and every error names the flag
-# or the field. One VM boots (default shape: 256 MiB guest RAM, 1 vCPU), so the memory floor is
+# pids and memory limits also reach the container's cgroup inside the guest (read back through
+# exec; the suite's container has none until the first update creates it), the --resources object
+# is parsed like config.json's linux.resources, and every error names the flag or the field. One VM boots (default shape: 256 MiB guest RAM, 1 vCPU), so the memory floor is
 # 256 MiB + the VMM's 16 MiB = 285212672 bytes. A second, small VM checks a 48.25 MiB limit end to
 # end (32 MiB guest; the container OOM-killed inside the guest).
 
@@ -67,6 +68,12 @@ sys.exit("no %s in %s" % (files, dirs))
 PY
 }
 
+# guest_cg FILE [ID]: FILE of the container's own cgroup inside the guest, read by an exec'd
+# process (which joins that cgroup; /proc/self/cgroup is relative to its cgroup namespace).
+guest_cg() {
+	"${SMR[@]}" exec "${2:-$ID}" sh -c 'cat "/sys/fs/cgroup$(sed -n "s/^0:://p" /proc/self/cgroup)/$1"' _ "$1"
+}
+
 # Fails (with the output) unless the last `run` failed with a message containing $1.
 fails_with() {
 	[ "$status" -eq 1 ] || { echo "status $status: $output"; return 1; }
@@ -83,6 +90,10 @@ fails_with() {
 	run "${SMR[@]}" update --memory 400m --memory-swap 600M --memory-reservation 300MiB "$ID"
 	[ "$status" -eq 0 ] || { echo "$output"; false; }
 	[ "$(cg memory memory.limit_in_bytes memory.max)" = $((400 * MIB)) ]
+	# In the guest (a cgroup made by this update): memory.max = min(limit, MemAvailable - 4 MiB).
+	run guest_cg memory.max
+	[ "$status" -eq 0 ] || { echo "$output"; false; }
+	[ "$output" -gt $((4 * MIB)) ] && [ "$output" -lt $((256 * MIB)) ] || { echo "guest memory.max $output"; false; }
 	[ "$(cg memory memory.soft_limit_in_bytes memory.low)" = $((300 * MIB)) ]
 	if cg memory memory.memsw.limit_in_bytes >/dev/null 2>&1; then
 		[ "$(cg memory memory.memsw.limit_in_bytes)" = $((600 * MIB)) ]
@@ -178,12 +189,48 @@ fails_with() {
 	run "${SMR[@]}" update --pids-limit 100 "$ID"
 	[ "$status" -eq 0 ] || { echo "$output"; false; }
 	[ "$(cg pids pids.max)" = 100 ]
+	[ "$(guest_cg pids.max)" = 100 ]
+	# The container's own /sys/fs/cgroup stays read-only (runc's default mount option).
+	run "${SMR[@]}" exec "$ID" sh -c 'echo 7 >"/sys/fs/cgroup$(sed -n "s/^0:://p" /proc/self/cgroup)/pids.max"'
+	[ "$status" -ne 0 ] || { echo "the container wrote its pids.max"; false; }
+	[ "$(guest_cg pids.max)" = 100 ]
 	run "${SMR[@]}" update --pids-limit 5 "$ID"
 	fails_with "linux.resources.pids.limit"
 	[ "$(cg pids pids.max)" = 100 ]
+	[ "$(guest_cg pids.max)" = 100 ] # refused on the host: the guest is not touched either
 	run "${SMR[@]}" update --pids-limit -1 "$ID"
 	[ "$status" -eq 0 ]
 	[ "$(cg pids pids.max)" = max ]
+	[ "$(guest_cg pids.max)" = max ]
+}
+
+@test "--pids-limit stops forks inside the guest at the new limit; the container's processes were moved in" {
+	run "${SMR[@]}" update --pids-limit 40 "$ID"
+	[ "$status" -eq 0 ] || { echo "$output"; false; }
+	# The container's init (created without a guest cgroup) is in it now, not only exec'd processes.
+	run "${SMR[@]}" exec "$ID" sh -c 'p=$(sed -n "s/^0:://p" /proc/1/cgroup); echo "${p##*/}"'
+	[ "$status" -eq 0 ] || { echo "$output"; false; }
+	[ -n "$output" ] || { echo "init's cgroup: '$output'"; false; }
+	[ "$output" = "$("${SMR[@]}" exec "$ID" sh -c 'p=$(sed -n "s/^0:://p" /proc/self/cgroup); echo "${p##*/}"')" ]
+	# 60 background subshells blocked on a FIFO (a fork each, no exec: the guest kernel is slow
+	# here, and a forked `sleep` could end before the last fork): forks fail at the limit. Past
+	# that point only shell builtins (no fork) read the counters; kill -9 -1 then ends them (not
+	# init, not this shell).
+	run "${SMR[@]}" exec "$ID" sh -c '
+		cg=/sys/fs/cgroup$(sed -n "s/^0:://p" /proc/self/cgroup)
+		rm -f /dev/shm/upd-fifo; mkfifo /dev/shm/upd-fifo || exit 9
+		sh -c "i=0; while [ \$i -lt 60 ]; do read x </dev/shm/upd-fifo & i=\$((i+1)); done" 2>/dev/null
+		read cur <"$cg/pids.current"; echo "current $cur"
+		while read k v; do [ "$k" = max ] && echo "events $v"; done <"$cg/pids.events"
+		kill -9 -1 2>/dev/null; true'
+	[ "$status" -eq 0 ] || { echo "status $status: $output"; false; }
+	[[ "$output" =~ current\ ([0-9]+) ]] && [ "${BASH_REMATCH[1]}" -le 40 ] && [ "${BASH_REMATCH[1]}" -ge 30 ] ||
+		{ echo "$output"; false; }
+	[[ "$output" =~ events\ ([1-9][0-9]*) ]] || { echo "$output"; false; }
+	run "${SMR[@]}" update --pids-limit -1 "$ID"
+	[ "$status" -eq 0 ] || { echo "$output"; false; }
+	[ "$(guest_cg pids.max)" = max ]
+	[ "$(state_field "$ID" status)" = running ]
 }
 
 @test "--blkio-weight" {
@@ -291,8 +338,10 @@ fails_with() {
 	run "${SMR[@]}" update --pids-limit 120 "$ID"
 	[ "$status" -eq 0 ] || { echo "$output"; false; }
 	[ "$(cg pids pids.max)" = 120 ]
+	# The frozen guest gets the limit at resume.
 	"${SMR[@]}" resume "$ID"
 	[ "$(state_field "$ID" status)" = running ]
+	[ "$(guest_cg pids.max)" = 120 ]
 }
 
 # small_bundle DIR LIMIT: the suite's bundle with linux.resources.memory.limit = LIMIT.
@@ -340,6 +389,15 @@ PY
 	# update keeps create's floor for this VM: 32 MiB guest + 16 MiB.
 	run "${SMR[@]}" update --memory $((48 * MIB - 1)) "$id"
 	fails_with "minimum of $((48 * MIB)) bytes"
+	# A new limit reaches the guest cgroup create made, clamped the same way; -1 lifts it.
+	run "${SMR[@]}" update --memory 64m "$id"
+	[ "$status" -eq 0 ] || { echo "$output"; false; }
+	[ "$(ID=$id cg memory memory.limit_in_bytes memory.max)" = $((64 * MIB)) ]
+	run guest_cg memory.max "$id"
+	[ "$output" -gt $((4 * MIB)) ] && [ "$output" -lt $((32 * MIB)) ] || { echo "guest memory.max $output"; false; }
+	run "${SMR[@]}" update --memory -1 "$id"
+	[ "$status" -eq 0 ] || { echo "$output"; false; }
+	[ "$(guest_cg memory.max "$id")" = max ]
 	"${SMR[@]}" delete --force "$id"
 }
 

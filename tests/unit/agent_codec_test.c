@@ -5,18 +5,28 @@
  */
 #include <errno.h>
 #include <sched.h>
+#include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "common/proto-tags.h"
 #include "common/proto.h"
+#include "common/util.h"
+#include "guest/agent/agent-internal.h"
 #include "guest/agent/child.h"
 #include "guest/agent/spec.h"
 #include "oci/config.h"
+#include "runtime/agent-client.h"
 #include "runtime/agent-spec.h"
+#include "runtime/monitor-proto.h"
 #include "tests/tap.h"
 
 static const char config[] =
@@ -346,6 +356,181 @@ static void test_memory_limit(void)
 	ok(sm_agent_memory_max(2 * mib, 6 * mib) == 2 * mib, "memory.max: a limit below the floor is kept");
 }
 
+/* UPDATE: the host's encoder, the agent's decoder and its checks, the monitor's u64 getter. */
+static void test_update_codec(void)
+{
+	sm_error_t err = SM_ERROR_INIT;
+	struct sm_guest_limits in = {.pids = 40, .memory = SM_LIMIT_UNLIMITED};
+	struct sm_agent_limits out;
+	struct sm_buf b = {0};
+	const char *why;
+
+	ok(sm_agent_update_encode(&b, &in, &err) == 0, "update: encode: %s", err.msg);
+	why = sm_agent_update_decode(b.data, b.len, &out);
+	ok(why == NULL && out.pids == 40 && out.memory == SM_LIMIT_UNLIMITED,
+	   "update: pids 40 and memory max survive the round trip (%s)", why ? why : "ok");
+	sm_buf_free(&b);
+
+	in = (struct sm_guest_limits){.memory = 300ull << 20};
+	ok(sm_agent_update_encode(&b, &in, &err) == 0, "update: memory alone encodes");
+	sm_tlv_put_str(&b, 999, "a field of a newer host"); /* skipped */
+	why = sm_agent_update_decode(b.data, b.len, &out);
+	ok(why == NULL && out.pids == 0 && out.memory == 300ull << 20,
+	   "update: memory alone; pids left as is; an unknown tag is skipped");
+	sm_buf_free(&b);
+
+	in = (struct sm_guest_limits){0};
+	ok(sm_agent_update_encode(&b, &in, &err) < 0 && err.code == EINVAL && b.len == 0,
+	   "update: nothing to change is refused by the encoder (%s)", err.msg);
+	sm_error_clear(&err);
+
+	ok(sm_agent_update_decode(NULL, 0, &out) != NULL, "update: an empty payload is refused");
+	sm_tlv_put_u64(&b, SM_TAG_PIDS_LIMIT, 0);
+	ok(sm_agent_update_decode(b.data, b.len, &out) != NULL, "update: a limit of 0 is refused");
+	sm_buf_free(&b);
+	sm_tlv_put_u64(&b, SM_TAG_PIDS_LIMIT, 5);
+	sm_tlv_put_u64(&b, SM_TAG_PIDS_LIMIT, 6);
+	ok(sm_agent_update_decode(b.data, b.len, &out) != NULL, "update: a repeated limit is refused");
+	sm_buf_free(&b);
+	sm_tlv_put_u32(&b, SM_TAG_MEMORY_LIMIT, 5);
+	ok(sm_agent_update_decode(b.data, b.len, &out) != NULL, "update: a 4-byte limit is refused");
+	sm_buf_free(&b);
+	sm_tlv_put_u64(&b, SM_TAG_MEMORY_LIMIT, 1ull << 30);
+	why = sm_agent_update_decode(b.data, b.len - 1, &out);
+	ok(why != NULL && strstr(why, "truncated") != NULL, "update: a truncated field is refused (%s)",
+	   why ? why : "accepted");
+	sm_buf_free(&b);
+	uint8_t *big = calloc(1, SM_UPDATE_MAX_PAYLOAD + 1);
+	ok(big != NULL && sm_agent_update_decode(big, SM_UPDATE_MAX_PAYLOAD + 1, &out) != NULL,
+	   "update: a payload above %u bytes is refused", SM_UPDATE_MAX_PAYLOAD);
+	free(big);
+
+	/* The monitor's request: u64 fields read back; absent = 0; a wrong length is malformed. */
+	struct sm_mon_msg m = {.fds = {-1, -1, -1}};
+	uint64_t v = 7;
+	sm_tlv_put_u64(&b, SM_MON_TAG_PIDS_LIMIT, SM_LIMIT_UNLIMITED);
+	sm_tlv_put_u32(&b, SM_MON_TAG_MEMORY_LIMIT, 1);
+	m.payload = b.data;
+	m.hdr.len = (uint32_t)b.len;
+	ok(sm_mon_get_u64(&m, SM_MON_TAG_PIDS_LIMIT, &v) == 1 && v == SM_LIMIT_UNLIMITED,
+	   "monitor UPDATE: the pids limit reads back");
+	ok(sm_mon_get_u64(&m, SM_MON_TAG_MEMORY_LIMIT, &v) < 0, "monitor UPDATE: a 4-byte u64 is malformed");
+	ok(sm_mon_get_u64(&m, SM_MON_TAG_DEFERRED, &v) == 0, "monitor UPDATE: an absent field is 0");
+	sm_buf_free(&b);
+}
+
+/*
+ * UPDATE through the real client and a real agent (forked, on a socketpair, no container): the
+ * agent announces the feature, dispatches the frame and answers a request without a container
+ * with ESRCH and a bad payload with EINVAL, and the connection goes on.
+ */
+static void test_update_agent(void)
+{
+	char staging[] = "/tmp/sm-update-test-XXXXXX";
+	sm_error_t err = SM_ERROR_INIT;
+	struct sm_agent_client *c = NULL;
+	struct sm_guest_limits l = {.pids = 50};
+	int sv[2], status = -1;
+	uint32_t pid;
+	pid_t child;
+
+	if (mkdtemp(staging) == NULL || socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
+		ok(0, "update agent: mkdtemp/socketpair: %s", strerror(errno));
+		return;
+	}
+	fflush(stdout);
+	child = fork();
+	if (child == 0) {
+		struct sm_agent_opts opts = {.staging_dir = staging, .log_fd = -1};
+		struct sm_agent *a = NULL;
+
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		close(sv[0]);
+		if (sm_agent_new(&opts, &a, &err) < 0)
+			_exit(104);
+		int r = sm_agent_serve(a, sv[1], &err);
+		sm_agent_free(a);
+		_exit(r < 0 ? 105 : 0);
+	}
+	close(sv[1]);
+	if (child < 0 || sm_agent_client_new(sv[0], &c, &err) < 0 ||
+	    sm_agent_client_handshake(c, 10000, &err) < 0) {
+		ok(0, "update agent: start and handshake: %s", child < 0 ? strerror(errno) : err.msg);
+		goto out;
+	}
+	ok(sm_agent_client_has_feature(c, SM_AGENT_FEATURE_UPDATE), "update agent: the feature is announced");
+	ok(sm_agent_client_update(c, &l, 10000, &err) < 0 && err.code == ESRCH &&
+	       strstr(err.msg, "no container") != NULL,
+	   "update agent: without a container -> ESRCH (%s)", err.msg);
+	sm_error_clear(&err);
+	static const uint8_t bad[] = {SM_TAG_PIDS_LIMIT, 0, 4, 0, 0, 0, 1, 0, 0, 0};
+	ok(sm_agent_client_send(c, SM_MSG_UPDATE, 0, bad, sizeof(bad), &err) == 0,
+	   "update agent: send a bad one");
+	int r = 0;
+	for (int i = 0; i < 500 && (r = sm_agent_client_reply(c, 0, &pid, &err)) == 0; i++)
+		if (sm_agent_client_step(c, 20, &err) < 0)
+			break;
+	ok(r < 0 && err.code == EINVAL && strstr(err.msg, "update:") != NULL,
+	   "update agent: a malformed payload -> EINVAL (%s)", err.msg);
+	sm_error_clear(&err);
+	ok(sm_agent_client_update(c, &l, 10000, &err) < 0 && err.code == ESRCH,
+	   "update agent: the connection is still usable afterwards (%s)", err.msg);
+out:
+	sm_agent_client_free(c);
+	if (child > 0)
+		waitpid(child, &status, 0);
+	ok(child > 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0, "update agent: exits cleanly (%#x)",
+	   status);
+	rmdir(staging);
+}
+
+/*
+ * An older agent (a HELLO without FEATURES, as from an old template): the client refuses UPDATE
+ * with EOPNOTSUPP and sends nothing, since the unknown frame type would end the connection.
+ */
+static void test_update_old_agent(void)
+{
+	sm_error_t err = SM_ERROR_INIT;
+	struct sm_agent_client *c = NULL;
+	struct sm_guest_limits l = {.pids = 50};
+	struct sm_frame_hdr h;
+	struct sm_buf b = {0};
+	uint8_t in[4096];
+	int sv[2];
+	size_t off;
+	ssize_t n;
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
+		ok(0, "old agent: socketpair: %s", strerror(errno));
+		return;
+	}
+	off = sm_frame_begin(&b, SM_MSG_HELLO, 0);
+	sm_tlv_put_u32(&b, SM_TAG_VERSION, SM_PROTO_VERSION);
+	sm_tlv_put_str(&b, SM_TAG_AGENT, "sm-agent (older)");
+	sm_frame_end(&b, off);
+	sm_frame_end(&b, sm_frame_begin(&b, SM_MSG_READY, 0));
+	ok(sm_write_all(sv[1], b.data, b.len) == 0, "old agent: HELLO (no FEATURES) and READY written");
+	sm_buf_free(&b);
+	if (sm_agent_client_new(sv[0], &c, &err) < 0 || sm_agent_client_handshake(c, 10000, &err) < 0) {
+		ok(0, "old agent: handshake: %s", err.msg);
+		sm_agent_client_free(c);
+		close(sv[1]);
+		return;
+	}
+	ok(!sm_agent_client_has_feature(c, SM_AGENT_FEATURE_UPDATE), "old agent: no UPDATE feature");
+	ok(sm_agent_client_update(c, &l, 10000, &err) < 0 && err.code == EOPNOTSUPP &&
+	       strstr(err.msg, "too old") != NULL,
+	   "old agent: UPDATE refused with EOPNOTSUPP (%s)", err.msg);
+	sm_error_clear(&err);
+	/* All the fake agent received: the host's HELLO, nothing after it. */
+	n = recv(sv[1], in, sizeof(in), MSG_DONTWAIT);
+	ok(n >= SM_PROTO_HDR_SIZE && sm_frame_hdr_decode(in, &h) == 0 && h.type == SM_MSG_HELLO &&
+	       (size_t)n == SM_PROTO_HDR_SIZE + h.len,
+	   "old agent: only the host's HELLO was sent (%zd bytes)", n);
+	sm_agent_client_free(c);
+	close(sv[1]);
+}
+
 int main(void)
 {
 	test_roundtrip();
@@ -354,5 +539,8 @@ int main(void)
 	test_decoder_errors();
 	test_seccomp_compile();
 	test_memory_limit();
+	test_update_codec();
+	test_update_agent();
+	test_update_old_agent();
 	return tap_done();
 }
