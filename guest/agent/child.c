@@ -220,7 +220,7 @@ static int join_owner_userns(int mnt_fd, ino_t own_userns, sm_error_t *err)
 
 static int enter_container(const struct sm_agent_child_args *a, sm_error_t *err)
 {
-	static const char *const names[SM_AGENT_NS_COUNT] = {"mnt", "uts", "ipc", "cgroup"};
+	static const char *const names[SM_AGENT_NS_COUNT] = {"mnt", "uts", "ipc", "cgroup", "net"};
 	struct stat own;
 
 	/* The pids cgroup first: its path is in the agent's mount namespace. */

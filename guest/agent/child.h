@@ -16,7 +16,7 @@
 #include "guest/agent/spec.h"
 
 /* Namespaces an EXEC joins, as fds opened from /proc/<init>/ns/... by the agent (-1 = none). */
-enum { SM_AGENT_NS_MNT, SM_AGENT_NS_UTS, SM_AGENT_NS_IPC, SM_AGENT_NS_CGROUP, SM_AGENT_NS_COUNT };
+enum { SM_AGENT_NS_MNT, SM_AGENT_NS_UTS, SM_AGENT_NS_IPC, SM_AGENT_NS_CGROUP, SM_AGENT_NS_NET, SM_AGENT_NS_COUNT };
 
 /* The guest's virtio console, the terminal of a process with terminal_hvc. */
 #define SM_AGENT_HVC_PATH "/dev/hvc0"

@@ -237,8 +237,9 @@ void agent_exec(struct sm_agent *a, uint32_t stream, const uint8_t *payload, siz
 
 static int open_container(struct sm_agent *a, pid_t pid)
 {
-	static const char *const names[SM_AGENT_NS_COUNT] = {"mnt", "uts", "ipc", "cgroup"};
-	static const uint32_t flags[SM_AGENT_NS_COUNT] = {0, CLONE_NEWUTS, CLONE_NEWIPC, CLONE_NEWCGROUP};
+	static const char *const names[SM_AGENT_NS_COUNT] = {"mnt", "uts", "ipc", "cgroup", "net"};
+	static const uint32_t flags[SM_AGENT_NS_COUNT] = {0, CLONE_NEWUTS, CLONE_NEWIPC, CLONE_NEWCGROUP,
+							  CLONE_NEWNET};
 	char path[64];
 
 	for (int i = 0; i < SM_AGENT_NS_COUNT; i++) {

@@ -58,6 +58,17 @@ setup() {
 	[ "$status" -eq 127 ]
 }
 
+@test "exec joins every namespace of the container, its network namespace too" {
+	# One exec (a guest fork+exec costs ~0.5 s here): ls is in the exec'd process's namespaces.
+	run "${SMR[@]}" exec c1 ls -l /proc/self/ns/ /proc/1/ns/
+	[ "$status" -eq 0 ] || { echo "$output"; false; }
+	for ns in cgroup ipc mnt net pid uts; do
+		self=$(grep -A20 '^/proc/self/ns/:' <<<"$output" | grep -m1 " $ns -> " | sed 's/.* -> //')
+		init=$(grep -A20 '^/proc/1/ns/:' <<<"$output" | grep -m1 " $ns -> " | sed 's/.* -> //')
+		[ -n "$self" ] && [ "$self" = "$init" ] || { echo "$ns: exec '$self', init '$init'"; echo "$output"; false; }
+	done
+}
+
 @test "exec --detach: the proxy's pid goes to --pid-file and it ends with the process" {
 	"${SMR[@]}" exec --detach --pid-file "$D/epid" c1 sh -c 'sleep 2; exit 6' </dev/null >/dev/null 2>&1
 	[ -s "$D/epid" ]
