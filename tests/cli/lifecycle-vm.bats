@@ -20,7 +20,7 @@ setup() {
 }
 
 @test "create boots the VM and prepares the process without starting it" {
-	set_process '["sh", "-c", "echo started; echo err-line >&2; trap \"echo got-term; exit 42\" TERM; while :; do sleep 1; done"]'
+	set_process '["sh", "-c", "echo started; echo err-line >&2; trap \"echo got-term; exit 42\" TERM; sleep 1000000 & while :; do wait; done"]'
 	"${SMR[@]}" create --bundle "$B" --pid-file "$D/pid" c1 </dev/null >"$D/out" 2>"$D/err" || {
 		sed 's/^/# create: /' "$D/err" >&3
 		false

@@ -26,7 +26,7 @@ c["root"]["readonly"] = False
 c["process"]["terminal"] = False
 c["process"]["args"] = ["sh", "-c",
     "grep ' /mnt/' /proc/self/mountinfo > /mi.tmp; cat /mnt/dir/f /mnt/file /mnt/other/o >> /mi.tmp; "
-    "echo from-guest > /mnt/dir/from-guest; mv /mi.tmp /mi.txt; while :; do sleep 1; done"]
+    "echo from-guest > /mnt/dir/from-guest; mv /mi.tmp /mi.txt; exec sleep 1000000"]
 c["mounts"] += [
     {"destination": "/mnt/dir", "type": "bind", "source": s + "/shared-dir", "options": ["bind", "shared"]},
     {"destination": "/mnt/dir-ro", "source": s + "/shared-dir", "options": ["rbind", "ro", "rprivate"]},
