@@ -302,6 +302,14 @@ static void bundle_info_clear(struct bundle_info *b)
 	free(b->rootfs);
 }
 
+/* Says why the VMM has no jail when config.json has no mount namespace. Never fails: false. */
+static bool no_jail(void)
+{
+	sm_log(SM_LOG_DEBUG, "VMM jail: none (config.json has no mount namespace: the VMM shares the "
+			     "runtime's, as a runc container would)");
+	return false;
+}
+
 /* The child side of the fork: become the monitor. Never returns. */
 static void __attribute__((noreturn))
 become_monitor(struct sm_monitor_opts *mo, int lock_fd, int dir_fd, struct sm_cgroup *cg)
@@ -317,11 +325,17 @@ become_monitor(struct sm_monitor_opts *mo, int lock_fd, int dir_fd, struct sm_cg
 		(void)sm_write_all(mo->ready_fd, err.msg, strlen(err.msg));
 		_exit(1);
 	}
-	/* Also before any thread: threads inherit the reduced set (runtime/confine.h). The jail's
-	 * namespace first: unshare needs one thread and CAP_SYS_ADMIN (runtime/jail.h). */
-	if (sm_jail_own_namespaces(mo->cfg, &err) < 0 || sm_jail_prepare(mo->dir, &keep[2], &err) < 0 ||
+	/*
+	 * Also before any thread: threads inherit the reduced set (runtime/confine.h). The namespaces
+	 * first: unshare needs one thread and CAP_SYS_ADMIN (runtime/jail.h). No jail without a mount
+	 * namespace in config.json: the VMM shares the runtime's, as a runc container would. The user
+	 * namespace last, once nothing needs the host's privileges, and before the capability sets
+	 * are cut down, which then refer to it.
+	 */
+	if (sm_jail_own_namespaces(mo->cfg, &err) < 0 ||
+	    (sm_jail_config_mount_ns(mo->cfg) ? sm_jail_prepare(mo->dir, &keep[2], &err) < 0 : no_jail()) ||
 	    sm_bind_shares_stage(mo->cfg, mo->bundle, mo->rootfs, mo->dir, &keep[4], &err) < 0 ||
-	    sm_confine_caps(&err) < 0) {
+	    sm_jail_user_ns(mo->cfg, &err) < 0 || sm_confine_caps(&err) < 0) {
 		(void)sm_write_all(mo->ready_fd, err.msg, strlen(err.msg));
 		_exit(1);
 	}

@@ -20,6 +20,9 @@
  * guest's root on the shared files (chown, DAC override and read search, fowner, fsetid, mknod,
  * setfcap), from the bounding, effective, permitted and inheritable sets, and clear the ambient
  * set. A process without capabilities (rootless) is left as it is. Call before creating threads.
+ * The sets are those of the caller's user namespace: after sm_jail_user_ns() (runtime/jail.h) the
+ * VMM's own, where these capabilities act on every (identity-mapped) inode, while it holds none in
+ * the host's namespace (so CAP_MKNOD no longer allows device nodes: the kernel checks it there).
  */
 int sm_confine_caps(sm_error_t *err);
 

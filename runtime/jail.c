@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/capability.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -185,6 +186,27 @@ helper_main(int sock, const char *state_dir, pid_t monitor, pid_t proc_pid)
 }
 
 /*
+ * One round with a helper process: send it go, read its answer ("ok" or an error text) into reply
+ * (NUL-terminated), close sock and reap the helper. The answer's length, <= 0 when there was none.
+ */
+static ssize_t helper_round(int sock, pid_t pid, char go, char *reply, size_t size, int *status)
+{
+	ssize_t n;
+
+	if (write(sock, &go, 1) != 1)
+		n = -1;
+	else
+		while ((n = recv(sock, reply, size - 1, 0)) < 0 && errno == EINTR)
+			;
+	close(sock);
+	*status = 0;
+	while (waitpid(pid, status, 0) < 0 && errno == EINTR)
+		;
+	reply[n > 0 ? n : 0] = '\0';
+	return n;
+}
+
+/*
  * A network namespace given by path (a CNI/netavark netns, a pod's) is where the container's
  * network lives on the host: the VMM joins it, so its host-side sockets and a future virtio-net
  * back-end are there, and `/proc/<state pid>/ns/net` is the one the caller passed, as with runc.
@@ -235,12 +257,23 @@ int sm_jail_own_namespaces(const struct sm_oci_config *cfg, sm_error_t *err)
 	return join_network_path(l, err);
 }
 
-static bool config_creates_pid_ns(const struct sm_oci_config *cfg)
+/* Does config.json create a namespace of this type (list it without a path)? */
+static bool config_creates(const struct sm_oci_config *cfg, int type)
 {
 	const struct sm_oci_linux *l = cfg != NULL ? cfg->linux_cfg : NULL;
 
 	for (size_t i = 0; l != NULL && i < l->n_namespaces; i++)
-		if (l->namespaces[i].type == SM_OCI_NS_PID && l->namespaces[i].path == NULL)
+		if ((int)l->namespaces[i].type == type && l->namespaces[i].path == NULL)
+			return true;
+	return false;
+}
+
+bool sm_jail_config_mount_ns(const struct sm_oci_config *cfg)
+{
+	const struct sm_oci_linux *l = cfg != NULL ? cfg->linux_cfg : NULL;
+
+	for (size_t i = 0; l != NULL && i < l->n_namespaces; i++)
+		if (l->namespaces[i].type == SM_OCI_NS_MOUNT)
 			return true;
 	return false;
 }
@@ -250,7 +283,7 @@ int sm_jail_pid_ns_unshare(const struct sm_oci_config *cfg, int *back_fd, sm_err
 	cleanup_close int fd = -1;
 
 	*back_fd = -1;
-	if (!config_creates_pid_ns(cfg))
+	if (!config_creates(cfg, SM_OCI_NS_PID))
 		return 0;
 	/* Without a way back (no /proc), create's hooks would land in the monitor's namespace. */
 	fd = open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC);
@@ -299,6 +332,157 @@ static pid_t proc_self_pid(void)
 	if (errno != 0 || *end != '\0' || v <= 0 || v > INT_MAX)
 		return -1;
 	return (pid_t)v;
+}
+
+/* The identity over every id the caller's own user namespace maps: "id id count" per line of file. */
+static int identity_map(const char *file, char *out, size_t size, sm_error_t *err)
+{
+	cleanup_fclose FILE *f = fopen(file, "re");
+	unsigned long long inner, outer, count;
+	size_t len = 0;
+
+	if (f == NULL)
+		return sm_error_set(err, errno, "VMM user namespace: %s", file);
+	out[0] = '\0';
+	while (fscanf(f, "%llu %llu %llu", &inner, &outer, &count) == 3) {
+		int n = snprintf(out + len, size - len, "%llu %llu %llu\n", inner, inner, count);
+
+		if (n < 0 || (size_t)n >= size - len)
+			return sm_error_set(err, 0, "VMM user namespace: %s has too many lines", file);
+		len += (size_t)n;
+	}
+	if (len == 0)
+		return sm_error_set(err, 0, "VMM user namespace: %s maps nothing", file);
+	return 0;
+}
+
+/* The kernel takes one page per map write. */
+struct userns_maps {
+	char uid[4096], gid[4096];
+};
+
+static int write_map(pid_t pid, const char *which, const char *map, sm_error_t *err)
+{
+	char path[64];
+	size_t n = strlen(map);
+	cleanup_close int fd = -1;
+
+	snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, which);
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return sm_error_set(err, errno, "open %s", path);
+	if (write(fd, map, n) != (ssize_t)n)
+		return sm_error_set(err, errno, "write %s", path);
+	return 0;
+}
+
+/*
+ * The mapper: forked before the monitor's unshare, so it keeps CAP_SETUID/CAP_SETGID in the
+ * runtime's user namespace, which writing a map wider than one id needs. proc_pid is the monitor
+ * as /proc names it (getppid() is 1 when the monitor has its own pid namespace).
+ */
+static void __attribute__((noreturn))
+mapper_main(int sock, pid_t monitor, pid_t proc_pid, const struct userns_maps *m)
+{
+	sm_error_t err = SM_ERROR_INIT;
+	char go;
+
+	(void)prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() != monitor)
+		_exit(1);
+	if (read(sock, &go, 1) != 1 || go != 'g')
+		_exit(0); /* the monitor has no user namespace to map */
+	if (write_map(proc_pid, "uid_map", m->uid, &err) < 0 ||
+	    write_map(proc_pid, "gid_map", m->gid, &err) < 0) {
+		(void)!write(sock, err.msg, strlen(err.msg));
+		_exit(1);
+	}
+	(void)!write(sock, "ok", 2);
+	_exit(0);
+}
+
+/* Writing a map wider than the writer's own id needs both capabilities (in the effective set). */
+static bool may_map(void)
+{
+	struct __user_cap_header_struct h = {.version = _LINUX_CAPABILITY_VERSION_3};
+	struct __user_cap_data_struct d[2] = {{0}};
+	const uint32_t want = (1U << CAP_SETUID) | (1U << CAP_SETGID);
+
+	return syscall(SYS_capget, &h, d) == 0 && (d[0].effective & want) == want;
+}
+
+/* Fork the mapper, unshare, let the mapper write the maps. 1: no namespace (logged), 0: mapped. */
+static int unshare_and_map(const struct userns_maps *m, pid_t proc_pid, sm_error_t *err)
+{
+	char reply[sizeof(err->msg)];
+	pid_t monitor = getpid(), pid;
+	int sv[2], e, status;
+
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+		return sm_error_set(err, errno, "VMM user namespace: socketpair");
+	pid = fork();
+	if (pid < 0) {
+		e = errno;
+		close(sv[0]);
+		close(sv[1]);
+		return sm_error_set(err, e, "VMM user namespace: fork its mapper");
+	}
+	if (pid == 0) {
+		close(sv[0]);
+		mapper_main(sv[1], monitor, proc_pid, m);
+	}
+	close(sv[1]);
+	if (unshare(CLONE_NEWUSER) < 0) {
+		e = errno;
+		(void)helper_round(sv[0], pid, 'x', reply, sizeof(reply), &status);
+		/* Refused by policy (user.max_user_namespaces, an LSM): as without the privilege. */
+		if (e != EPERM && e != EACCES && e != ENOSPC && e != EUSERS)
+			return sm_error_set(err, e, "VMM: unshare(CLONE_NEWUSER)");
+		sm_log(SM_LOG_DEBUG, "VMM: stays in the runtime's user namespace (unshare: %s)", strerror(e));
+		return 1;
+	}
+	/* From here on there is no way back: an unmapped namespace would leave the VMM without files. */
+	if (helper_round(sv[0], pid, 'g', reply, sizeof(reply), &status) <= 0)
+		return sm_error_set(
+		    err, 0, "VMM user namespace: its mapper ended without an answer (status %d)", status);
+	if (strcmp(reply, "ok") != 0)
+		return sm_error_set(
+		    err, 0, "VMM user namespace: %s (SM_JAIL_USERNS=0 keeps the VMM in the runtime's)",
+		    reply);
+	return 0;
+}
+
+int sm_jail_user_ns(const struct sm_oci_config *cfg, sm_error_t *err)
+{
+	const char *env = getenv("SM_JAIL_USERNS");
+	cleanup_free struct userns_maps *m = NULL;
+	pid_t proc_pid;
+	int r;
+
+	if (!config_creates(cfg, SM_OCI_NS_USER))
+		return 0;
+	if (env != NULL && strcmp(env, "0") == 0) {
+		sm_log(SM_LOG_DEBUG, "VMM: stays in the runtime's user namespace (SM_JAIL_USERNS=0)");
+		return 0;
+	}
+	if (!may_map()) {
+		sm_log(SM_LOG_DEBUG,
+		       "VMM: stays in the runtime's user namespace (no CAP_SETUID/CAP_SETGID to map one)");
+		return 0;
+	}
+	m = sm_xmalloc(sizeof(*m));
+	if ((r = identity_map("/proc/self/uid_map", m->uid, sizeof(m->uid), err)) < 0 ||
+	    (r = identity_map("/proc/self/gid_map", m->gid, sizeof(m->gid), err)) < 0)
+		return r;
+	proc_pid = proc_self_pid();
+	if (proc_pid < 0)
+		return sm_error_set(err, errno ? errno : EINVAL,
+				    "VMM user namespace: its own pid from /proc/self");
+	if ((r = unshare_and_map(m, proc_pid, err)) != 0)
+		return r < 0 ? r : 0;
+	sm_log(SM_LOG_DEBUG, "VMM: in a user namespace of its own, uid map %.*s", (int)strcspn(m->uid, "\n"),
+	       m->uid);
+	return 0;
 }
 
 int sm_jail_prepare(const char *state_dir, int *keep_fd, sm_error_t *err)
@@ -362,23 +546,14 @@ int sm_jail_prepare(const char *state_dir, int *keep_fd, sm_error_t *err)
 static int run_helper(sm_error_t *err)
 {
 	char reply[sizeof(err->msg)];
-	ssize_t n;
 	int status;
+	ssize_t n = helper_round(jail.sock, jail.helper, 'g', reply, sizeof(reply), &status);
 
-	if (write(jail.sock, "g", 1) != 1)
-		n = -1;
-	else
-		while ((n = recv(jail.sock, reply, sizeof(reply) - 1, 0)) < 0 && errno == EINTR)
-			;
-	close(jail.sock);
 	jail.sock = -1;
-	while (waitpid(jail.helper, &status, 0) < 0 && errno == EINTR)
-		;
 	jail.helper = -1;
 	if (n <= 0)
 		return sm_error_set(err, 0, "VMM jail: its helper ended without an answer (status %d)",
 				    status);
-	reply[n] = '\0';
 	if (strcmp(reply, "ok") != 0)
 		return sm_error_set(err, 0, "VMM %s (SM_JAIL=0 turns the jail off)", reply);
 	return 0;

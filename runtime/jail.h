@@ -69,6 +69,30 @@ int sm_jail_pid_ns_unshare(const struct sm_oci_config *cfg, int *back_fd, sm_err
 int sm_jail_pid_ns_restore(int *back_fd, sm_error_t *err);
 
 /*
+ * Whether config.json lists a mount namespace. Without one a runc container shares the runtime's
+ * mount namespace, so the VMM does too: create then makes no jail (sm_jail_prepare() is not
+ * called) and the VMM's `/proc/<pid>/ns/mnt` is the runtime's; seccomp and the dropped
+ * capabilities still confine it (docs/security.md, "The VMM's jail").
+ */
+bool sm_jail_config_mount_ns(const struct sm_oci_config *cfg);
+
+/*
+ * When config.json creates a user namespace (listed without a path), move the VMM into a new user
+ * namespace of its own, mapped as the identity over every id the runtime's namespace maps (on a
+ * host: `0 0 4294967295` for uids and gids), so the VMM keeps its access to the rootfs and the
+ * shares (the kept capabilities apply to every mapped inode) but holds no capability in the
+ * runtime's (the host's) user namespace, and `/proc/<pid>/ns/user` differs from the runtime's as
+ * a runc container's would. The guest still applies the config's own maps. A short-lived child,
+ * forked first, writes the maps: it keeps CAP_SETUID/CAP_SETGID in the parent namespace. Must run
+ * single-threaded, after everything that needs the host's privileges (the other namespaces, the
+ * jail's helper, bind staging) and before sm_confine_caps(), whose sets then refer to the new
+ * namespace. Without CAP_SETUID/CAP_SETGID, when the kernel refuses the namespace, or with
+ * SM_JAIL_USERNS=0 it logs at debug level and returns 0. <0 when the namespace was made but could
+ * not be mapped (the VMM must then not go on).
+ */
+int sm_jail_user_ns(const struct sm_oci_config *cfg, sm_error_t *err);
+
+/*
  * Step 2, in the monitor once everything it needs is open and before the seccomp filter: build
  * the jail, pivot into it, detach the host's root and make the state directory (inside the jail)
  * the working directory. A no-op returning 0 when sm_jail_prepare() made no jail. Errors name

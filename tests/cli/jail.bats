@@ -5,7 +5,9 @@
 # reach the host) and leaves nothing behind, on the host's mount table included.
 # One container restored from the template VM (a few seconds; the first create on a host boots it),
 # and one with SM_JAIL=0 to show the knob. The VMM is the first process of a pid namespace of its
-# own when the config creates one, and stays in the runtime's when it does not.
+# own when the config creates one, and stays in the runtime's when it does not; the same for a user
+# namespace (identity-mapped, SM_JAIL_USERNS=0 turns it off); and without a mount namespace in the
+# config it has no jail and shares the runtime's mount namespace.
 
 load lifecycle-helpers
 bats_require_minimum_version 1.5.0
@@ -66,6 +68,10 @@ mon_pid() {
 	for ns in net ipc uts; do
 		[ "$(readlink "/proc/$pid/ns/$ns")" != "$(readlink "/proc/self/ns/$ns")" ]
 	done
+	# And a mount namespace: the jail's own.
+	[ "$(readlink "/proc/$pid/ns/mnt")" != "$(readlink "/proc/self/ns/mnt")" ]
+	# No user namespace in the config: the VMM stays in the runtime's.
+	[ "$(readlink "/proc/$pid/ns/user")" = "$(readlink "/proc/self/ns/user")" ]
 	# And a pid namespace: the VMM is its first process (pid 1 there, the state pid here).
 	[ "$(readlink "/proc/$pid/ns/pid")" != "$(readlink "/proc/self/ns/pid")" ]
 	run awk '$1 == "NSpid:" { print $2, $3 }' "/proc/$pid/status"
@@ -214,4 +220,154 @@ PY
 	[ "$status" -eq 0 ]
 	wait_for 20 bash -c '! kill -0 "$1" 2>/dev/null' _ "$pid"
 	[ ! -e "$ROOT/$ID-nopid" ]
+}
+
+# Bundle $1: a copy of $B with config.json changed by the python code $2 (c is the config).
+derived_bundle() {
+	cp -a "$B" "$1"
+	python3 - "$1/config.json" "$2" <<'PY'
+import json, sys
+c = json.load(open(sys.argv[1]))
+exec(sys.argv[2])
+json.dump(c, open(sys.argv[1], "w"), indent=1)
+PY
+}
+
+# The user namespace fd of /proc/$1's parent (NS_GET_PARENT) names the same namespace as $2's.
+userns_parent_is() {
+	python3 - "/proc/$1/ns/user" "$2" <<'PY'
+import fcntl, os, sys
+fd = os.open(sys.argv[1], os.O_RDONLY)
+parent = fcntl.ioctl(fd, 0xb702)  # NS_GET_PARENT
+a, b = os.fstat(parent), os.stat(sys.argv[2])
+sys.exit(0 if (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino) else 1)
+PY
+}
+
+USERNS_CFG='
+c["linux"]["namespaces"].append({"type": "user"})
+c["linux"]["uidMappings"] = [{"containerID": 0, "hostID": 1000, "size": 1000}]
+c["linux"]["gidMappings"] = [{"containerID": 0, "hostID": 1000, "size": 1000}]
+c["process"]["args"] = ["sh", "-c", "while :; do sleep 1; done"]
+'
+
+@test "a config with a user namespace: the VMM has one of its own, identity-mapped, a child of the host's" {
+	local pid cfg="$D/userns-bundle" caps
+	derived_bundle "$cfg" "$USERNS_CFG"
+	# A directory of the container's root (host id 1000): what it creates there is chowned by the VMM.
+	mkdir "$cfg/rootfs/w"
+	chown 1000:1000 "$cfg/rootfs/w"
+	"${SMR[@]}" --debug create --bundle "$cfg" "$ID-user" </dev/null >"$D/user.out" 2>"$D/user.err" || {
+		sed 's/^/# create: /' "$D/user.err" >&3
+		false
+	}
+	grep -q "VMM: in a user namespace of its own" "$D/user.err"
+	grep -q "VMM jail: entered" "$D/user.err"
+	pid=$(mon_pid "$ID-user")
+	[ "$(readlink "/proc/$pid/ns/user")" != "$(readlink "/proc/self/ns/user")" ]
+	# Its parent is the runtime's namespace, where it has no capability at all: being root of a
+	# child namespace gives none in the parent.
+	userns_parent_is "$pid" /proc/self/ns/user
+	[ "$(awk '{ print $1, $2, $3 }' "/proc/$pid/uid_map")" = "0 0 4294967295" ]
+	[ "$(awk '{ print $1, $2, $3 }' "/proc/$pid/gid_map")" = "0 0 4294967295" ]
+	# Its capabilities (in its own namespace) are the cut-down set: no CAP_SYS_ADMIN (21) there either.
+	caps=$(awk '$1 == "CapEff:" { print $2 }' "/proc/$pid/status")
+	[ $(( 0x$caps & (1 << 21) )) -eq 0 ]
+	[ $(( 0x$caps & (1 << 1) )) -ne 0 ] # CAP_DAC_OVERRIDE stays
+	# The other namespaces and the jail are as without it.
+	[ "$(readlink "/proc/$pid/ns/mnt")" != "$(readlink "/proc/self/ns/mnt")" ]
+	[ "$(readlink "/proc/$pid/ns/pid")" != "$(readlink "/proc/self/ns/pid")" ]
+	ls -l "/proc/$pid/root/proc/self/fd/" | grep -q 'kvm-vm'
+	[ -z "$(pgrep -P "$pid")" ] # the mapper and the jail's helper are gone
+	run "${SMR[@]}" start "$ID-user"
+	[ "$status" -eq 0 ]
+	# The guest applies the config's maps; the VMM's server still chowns to the mapped host ids.
+	run "${SMR[@]}" exec "$ID-user" sh -c 'cat /proc/self/uid_map; id -u; echo hi > /w/f; mkdir /w/d; cat /w/f'
+	printf '# exec: %s\n' "${lines[@]}" >&3
+	[ "$status" -eq 0 ]
+	[ "$(echo "${lines[0]}" | awk '{ print $1, $2, $3 }')" = "0 1000 1000" ]
+	[ "${lines[1]}" = 0 ]
+	[ "${lines[2]}" = hi ]
+	[ "$(stat -c %u:%g "$cfg/rootfs/w/f")" = 1000:1000 ]
+	[ "$(stat -c %u:%g "$cfg/rootfs/w/d")" = 1000:1000 ]
+	run "${SMR[@]}" delete --force "$ID-user"
+	[ "$status" -eq 0 ]
+	wait_for 20 bash -c '! kill -0 "$1" 2>/dev/null' _ "$pid"
+	[ ! -e "$ROOT/$ID-user" ]
+}
+
+@test "SM_JAIL_USERNS=0 keeps the VMM in the runtime's user namespace, and says so with --debug" {
+	local pid cfg="$D/userns-bundle-off"
+	derived_bundle "$cfg" "$USERNS_CFG"
+	SM_JAIL_USERNS=0 "${SMR[@]}" --debug create --bundle "$cfg" "$ID-useroff" </dev/null >"$D/useroff.out" 2>"$D/useroff.err" || {
+		sed 's/^/# create: /' "$D/useroff.err" >&3
+		false
+	}
+	grep -q "stays in the runtime's user namespace (SM_JAIL_USERNS=0)" "$D/useroff.err"
+	pid=$(mon_pid "$ID-useroff")
+	[ "$(readlink "/proc/$pid/ns/user")" = "$(readlink "/proc/self/ns/user")" ]
+	run "${SMR[@]}" delete --force "$ID-useroff"
+	[ "$status" -eq 0 ]
+	[ ! -e "$ROOT/$ID-useroff" ]
+}
+
+@test "without CAP_SETUID to map it, the VMM stays in the runtime's user namespace (debug log), the container runs" {
+	command -v capsh >/dev/null || skip "no capsh"
+	local pid cfg="$D/userns-bundle-nocap"
+	derived_bundle "$cfg" "$USERNS_CFG"
+	# Root's capabilities after exec come from the bounding set: without setuid there, none to map with.
+	capsh --drop=cap_setuid -- -c '"$@"' _ "${SMR[@]}" --debug create --bundle "$cfg" "$ID-nocap" </dev/null >"$D/nocap.out" 2>"$D/nocap.err" || {
+		sed 's/^/# create: /' "$D/nocap.err" >&3
+		false
+	}
+	grep -q "stays in the runtime's user namespace (no CAP_SETUID/CAP_SETGID" "$D/nocap.err"
+	pid=$(mon_pid "$ID-nocap")
+	[ "$(readlink "/proc/$pid/ns/user")" = "$(readlink "/proc/self/ns/user")" ]
+	run "${SMR[@]}" start "$ID-nocap"
+	[ "$status" -eq 0 ]
+	run "${SMR[@]}" exec "$ID-nocap" id -u
+	[ "$status" -eq 0 ]
+	[ "$output" = 0 ]
+	run "${SMR[@]}" delete --force "$ID-nocap"
+	[ "$status" -eq 0 ]
+	[ ! -e "$ROOT/$ID-nocap" ]
+}
+
+@test "a config without a mount namespace: the VMM shares the runtime's (no jail), still confined; binds staged" {
+	local pid cfg="$D/nomnt-bundle" caps
+	mkdir -p "$D/bsrc/sub"
+	echo bound >"$D/bsrc/sub/file"
+	derived_bundle "$cfg" '
+c["linux"]["namespaces"] = [n for n in c["linux"]["namespaces"] if n["type"] != "mount"]
+c["mounts"].append({"destination": "/mnt/b", "type": "bind", "source": "'"$D"'/bsrc/sub", "options": ["rbind", "ro"]})
+'
+	"${SMR[@]}" --debug create --bundle "$cfg" "$ID-nomnt" </dev/null >"$D/nomnt.out" 2>"$D/nomnt.err" || {
+		sed 's/^/# create: /' "$D/nomnt.err" >&3
+		false
+	}
+	grep -q "VMM jail: none (config.json has no mount namespace" "$D/nomnt.err"
+	! grep -q "VMM jail: entered" "$D/nomnt.err"
+	pid=$(mon_pid "$ID-nomnt")
+	[ "$(readlink "/proc/$pid/ns/mnt")" = "$(readlink "/proc/self/ns/mnt")" ]
+	[ -e "/proc/$pid/root/etc" ]
+	# The other layers stay: seccomp (mode 2) and the cut-down capabilities.
+	# (A sanitizer build installs no filter: runtime/confine.c.)
+	ldd "$SM" 2>/dev/null | grep -q libasan || [ "$(awk '$1 == "Seccomp:" { print $2 }' "/proc/$pid/status")" = 2 ]
+	caps=$(awk '$1 == "CapEff:" { print $2 }' "/proc/$pid/status")
+	[ $(( 0x$caps & (1 << 21) )) -eq 0 ]
+	[ -z "$(pgrep -P "$pid")" ]
+	run "${SMR[@]}" start "$ID-nomnt"
+	[ "$status" -eq 0 ]
+	# The directory bind is staged in a namespace of its own, which the VMM left again.
+	run "${SMR[@]}" exec "$ID-nomnt" cat /mnt/b/file
+	[ "$status" -eq 0 ]
+	[ "$output" = bound ]
+	run new_host_mounts
+	[ -z "$output" ] || echo "# new host mounts: $output" >&3
+	[ -z "$output" ]
+	run "${SMR[@]}" delete --force "$ID-nomnt"
+	[ "$status" -eq 0 ]
+	wait_for 20 bash -c '! kill -0 "$1" 2>/dev/null' _ "$pid"
+	[ ! -e "$ROOT/$ID-nomnt" ]
+	! grep -q "$ROOT" /proc/self/mountinfo
 }
