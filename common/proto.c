@@ -188,3 +188,76 @@ int sm_tlv_str(const uint8_t *val, uint32_t len, char **out)
 	*out = s;
 	return 0;
 }
+
+int sm_tlv_find(const void *payload, size_t len, uint16_t tag, const uint8_t **val, uint32_t *vlen)
+{
+	struct sm_tlv_reader r;
+	uint16_t t;
+	int n;
+
+	sm_tlv_reader_init(&r, payload, len);
+	while ((n = sm_tlv_next(&r, &t, val, vlen)) == 1)
+		if (t == tag)
+			return 1;
+	return n;
+}
+
+int sm_tlv_walk(const void *payload, size_t len, sm_tlv_visit_fn fn, void *ctx)
+{
+	struct sm_tlv_reader r;
+	const uint8_t *val;
+	uint32_t vlen;
+	uint16_t tag;
+	int n;
+
+	sm_tlv_reader_init(&r, payload, len);
+	while ((n = sm_tlv_next(&r, &tag, &val, &vlen)) == 1)
+		;
+	if (n < 0)
+		return SM_TLV_MALFORMED;
+	sm_tlv_reader_init(&r, payload, len);
+	while (sm_tlv_next(&r, &tag, &val, &vlen) == 1)
+		if ((n = fn(ctx, tag, val, vlen)) < 0)
+			return n;
+	return 0;
+}
+
+int sm_tlv_get_nums(const void *payload, size_t len, struct sm_tlv_num *nums, size_t n)
+{
+	struct sm_tlv_reader r;
+	const uint8_t *val;
+	uint32_t vlen;
+	uint16_t tag;
+	int k;
+
+	for (size_t i = 0; i < n; i++) {
+		nums[i].seen = false;
+		nums[i].value = 0;
+	}
+	sm_tlv_reader_init(&r, payload, len);
+	while ((k = sm_tlv_next(&r, &tag, &val, &vlen)) == 1) {
+		for (size_t i = 0; i < n; i++) {
+			if (nums[i].tag != tag)
+				continue;
+			if (nums[i].seen || vlen != nums[i].size || (vlen != 4 && vlen != 8))
+				return -EINVAL;
+			nums[i].value =
+			    (uint64_t)get_le32(val) | (vlen == 8 ? (uint64_t)get_le32(val + 4) << 32 : 0);
+			nums[i].seen = true;
+		}
+	}
+	return k < 0 ? -EPROTO : 0;
+}
+
+const char *sm_tlv_get_nums_why(const void *payload, size_t len, size_t max, struct sm_tlv_num *nums,
+				size_t n)
+{
+	int r;
+
+	if (len > max)
+		return "payload too large";
+	r = sm_tlv_get_nums(payload, len, nums, n);
+	if (r == -EPROTO)
+		return "truncated field";
+	return r < 0 ? "a field is repeated or of the wrong size" : NULL;
+}

@@ -105,4 +105,45 @@ int sm_tlv_u64(const uint8_t *val, uint32_t len, uint64_t *out);
 /* Copy a string value into a new NUL-terminated malloc'd string (*out). */
 int sm_tlv_str(const uint8_t *val, uint32_t len, char **out);
 
+/*
+ * The first field with tag in payload: returns 1 with *val and *len set, 0 when there is none,
+ * -EPROTO when the payload turns out malformed before such a field.
+ */
+int sm_tlv_find(const void *payload, size_t len, uint16_t tag, const uint8_t **val, uint32_t *vlen);
+
+/* Called by sm_tlv_walk() for each field; a negative result stops the walk. */
+typedef int (*sm_tlv_visit_fn)(void *ctx, uint16_t tag, const uint8_t *val, uint32_t len);
+
+/* sm_tlv_walk()'s result for a malformed payload: below any -errno or sm_error_set() result. */
+#define SM_TLV_MALFORMED (-4096)
+
+/*
+ * Call fn(ctx, ...) for each field of payload in order. The whole payload's framing is checked
+ * first, so fn never sees part of a malformed one: returns SM_TLV_MALFORMED for that (fn not
+ * called), else the first negative result of fn, which stops the walk, else 0.
+ */
+int sm_tlv_walk(const void *payload, size_t len, sm_tlv_visit_fn fn, void *ctx);
+
+/* A fixed-size number field for sm_tlv_get_nums(): the caller sets tag and size. */
+struct sm_tlv_num {
+	uint16_t tag;
+	uint8_t size;	/* 4 (u32) or 8 (u64) */
+	bool seen;	/* out: the field was present */
+	uint64_t value; /* out: its value (0 when absent) */
+};
+
+/*
+ * Read the fields of nums[0..n) out of payload, skipping other tags (the protocol's rule for
+ * unknown ones). Each listed field may appear at most once. Returns 0; -EPROTO when the payload
+ * is malformed; -EINVAL when a listed field has the wrong size or is repeated.
+ */
+int sm_tlv_get_nums(const void *payload, size_t len, struct sm_tlv_num *nums, size_t n);
+
+/*
+ * sm_tlv_get_nums() on a request of at most max bytes, for an ERROR reply: NULL, or what is
+ * wrong: "payload too large", "truncated field", or "a field is repeated or of the wrong size".
+ */
+const char *sm_tlv_get_nums_why(const void *payload, size_t len, size_t max, struct sm_tlv_num *nums,
+				size_t n);
+
 #endif

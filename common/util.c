@@ -126,15 +126,42 @@ int sm_read_file(const char *path, size_t max_size, char **out, size_t *len, sm_
 	return 0;
 }
 
+/*
+ * Create a temporary file next to path with a name no other writer uses. Not named after the pid
+ * alone: every monitor in its own pid namespace is pid 1, and two of them replacing the same file
+ * would truncate each other's temporary file. O_EXCL makes a clash (unlikely with the clock and a
+ * counter in the name) a retry, never a shared file; mode goes through the umask as with open().
+ */
+static int create_temp(const char *path, mode_t mode, char **tmp)
+{
+	static unsigned counter;
+
+	for (int i = 0; i < 64; i++) {
+		unsigned n = __atomic_add_fetch(&counter, 1, __ATOMIC_RELAXED);
+		int fd;
+
+		*tmp = sm_xasprintf("%s.tmp.%d.%llx.%x", path, (int)getpid(), (unsigned long long)sm_now_ns(),
+				    n);
+		fd = open(*tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+		if (fd >= 0 || errno != EEXIST)
+			return fd;
+		free(*tmp);
+		*tmp = NULL;
+	}
+	*tmp = sm_xasprintf("%s.tmp.*", path);
+	errno = EEXIST;
+	return -1;
+}
+
 int sm_write_file_atomic(const char *path, const void *data, size_t len, mode_t mode, sm_error_t *err)
 {
-	cleanup_free char *tmp = sm_xasprintf("%s.tmp.%d", path, (int)getpid());
+	cleanup_free char *tmp = NULL;
 	cleanup_free char *dircopy = sm_xstrdup(path);
 	cleanup_close int fd = -1;
 	cleanup_close int dfd = -1;
 	int r;
 
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+	fd = create_temp(path, mode, &tmp);
 	if (fd < 0)
 		return sm_error_set(err, errno, "create `%s`", tmp);
 	r = sm_write_all(fd, data, len);

@@ -413,25 +413,14 @@ static int fail(struct sm_agent_client *c, int code, const char *what, const cha
 	return -1;
 }
 
-/* Decode a TLV payload's fields of interest into u32 slots; -1 when malformed. */
-static int read_u32s(const uint8_t *p, size_t len, const uint16_t *tags, uint32_t *vals, bool *seen, size_t n)
+/* The u32 field tag of a payload (0 when absent); -1 when the payload or the field is malformed. */
+static int read_u32(const uint8_t *p, size_t len, uint16_t tag, uint32_t *v)
 {
-	struct sm_tlv_reader r;
-	const uint8_t *val;
-	uint32_t vlen;
-	uint16_t tag;
-	int k;
+	struct sm_tlv_num f = {.tag = tag, .size = 4};
+	int r = sm_tlv_get_nums(p, len, &f, 1);
 
-	sm_tlv_reader_init(&r, p, len);
-	while ((k = sm_tlv_next(&r, &tag, &val, &vlen)) == 1) {
-		for (size_t i = 0; i < n; i++) {
-			if (tag == tags[i] && sm_tlv_u32(val, vlen, &vals[i]) < 0)
-				return -1;
-			if (tag == tags[i])
-				seen[i] = true;
-		}
-	}
-	return k < 0 ? -1 : 0;
+	*v = (uint32_t)f.value;
+	return r < 0 || !f.seen ? -1 : 0;
 }
 
 static void on_error(struct sm_agent_client *c, struct cstream *s, const uint8_t *p, size_t len)
@@ -461,27 +450,28 @@ static void on_error(struct sm_agent_client *c, struct cstream *s, const uint8_t
 	s->err_msg = msg;
 }
 
+static int add_ps_pid(void *ctx, uint16_t tag, const uint8_t *val, uint32_t len)
+{
+	struct cstream *s = ctx;
+	uint32_t pid;
+
+	if (tag != SM_TAG_PID || sm_tlv_u32(val, len, &pid) < 0)
+		return 0;
+	s->ps = realloc(s->ps, (s->n_ps + 1) * sizeof(*s->ps));
+	if (s->ps == NULL)
+		abort();
+	s->ps[s->n_ps++] = pid;
+	return 0;
+}
+
 static int on_ps(struct cstream *s, const uint8_t *p, size_t len)
 {
-	struct sm_tlv_reader r;
-	const uint8_t *val;
-	uint32_t vlen, pid;
-	uint16_t tag;
-	int k;
+	int r = sm_tlv_walk(p, len, add_ps_pid, s);
 
-	sm_tlv_reader_init(&r, p, len);
-	while ((k = sm_tlv_next(&r, &tag, &val, &vlen)) == 1) {
-		if (tag != SM_TAG_PID || sm_tlv_u32(val, vlen, &pid) < 0)
-			continue;
-		s->ps = realloc(s->ps, (s->n_ps + 1) * sizeof(*s->ps));
-		if (s->ps == NULL)
-			abort();
-		s->ps[s->n_ps++] = pid;
-	}
 	if (sm_buf_put(&s->ps_raw, p, len) < 0)
 		abort();
 	s->reply = REPLY_OK;
-	return k < 0 ? -1 : 0;
+	return r < 0 ? -1 : 0;
 }
 
 static void on_output(struct sm_agent_client *c, struct cstream *s, int which, const uint8_t *p, size_t len)
@@ -498,34 +488,30 @@ static void on_output(struct sm_agent_client *c, struct cstream *s, int which, c
 
 static int handle_frame(struct sm_agent_client *c, const struct sm_frame_hdr *h, const uint8_t *p)
 {
-	static const uint16_t hello_tags[] = {SM_TAG_VERSION, SM_TAG_FEATURES};
-	static const uint16_t exit_tags[] = {SM_TAG_STATUS};
-	static const uint16_t credit_tags[] = {SM_TAG_CREDIT};
+	struct sm_tlv_num hello[] = {{.tag = SM_TAG_VERSION, .size = 4}, {.tag = SM_TAG_FEATURES, .size = 4}};
 	struct cstream *s = stream_find(c, h->stream);
-	uint32_t v[2] = {0, 0};
-	bool seen[2] = {false, false};
+	uint32_t v = 0;
 
 	switch (h->type) {
 	case SM_MSG_HELLO:
-		if (read_u32s(p, h->len, hello_tags, v, seen, 2) < 0 || !seen[0])
+		if (sm_tlv_get_nums(p, h->len, hello, 2) < 0 || !hello[0].seen)
 			return fail(c, EPROTO, "guest agent: ", "HELLO without a version (or malformed)");
-		if (v[0] != SM_PROTO_VERSION) {
+		if (hello[0].value != SM_PROTO_VERSION) {
 			char detail[64];
-			snprintf(detail, sizeof(detail), "%u (the runtime speaks %u)", v[0],
-				 SM_PROTO_VERSION);
+			snprintf(detail, sizeof(detail), "%u (the runtime speaks %u)",
+				 (uint32_t)hello[0].value, SM_PROTO_VERSION);
 			return fail(c, EPROTONOSUPPORT, "guest agent protocol version ", detail);
 		}
 		c->hello_ok = true;
-		c->features = v[1]; /* an older agent sends none */
+		c->features = (uint32_t)hello[1].value; /* an older agent sends none */
 		return 0;
 	case SM_MSG_READY:
 		c->ready = c->hello_ok;
 		return 0;
 	case SM_MSG_OK:
 		if (s != NULL && s->reply == REPLY_PENDING) {
-			static const uint16_t pid_tags[] = {SM_TAG_PID};
-			read_u32s(p, h->len, pid_tags, v, seen, 1);
-			s->pid = v[0];
+			read_u32(p, h->len, SM_TAG_PID, &v); /* a pid only for CREATE and EXEC */
+			s->pid = v;
 			s->reply = REPLY_OK;
 		}
 		return 0;
@@ -538,7 +524,7 @@ static int handle_frame(struct sm_agent_client *c, const struct sm_frame_hdr *h,
 			on_output(c, s, h->type == SM_MSG_STDOUT ? 0 : 1, p, h->len);
 		return 0;
 	case SM_MSG_EXIT:
-		if (read_u32s(p, h->len, exit_tags, v, seen, 1) < 0 || !seen[0])
+		if (read_u32(p, h->len, SM_TAG_STATUS, &v) < 0)
 			return fail(c, EPROTO, "guest agent: ", "EXIT without a status");
 		/* An EXIT may name a stream the host has not seen (the init stream after a restore),
 		 * but a guest must not grow the list, walked on every frame, without bound. */
@@ -546,18 +532,18 @@ static int handle_frame(struct sm_agent_client *c, const struct sm_frame_hdr *h,
 			return fail(c, EPROTO, "guest agent: ", "EXIT for more streams than the host tracks");
 		s = stream_get(c, h->stream);
 		s->exited = true;
-		s->status = (int)v[0];
+		s->status = (int)v;
 		return 0;
 	case SM_MSG_PS_REPLY:
 		if (s != NULL && s->reply == REPLY_PENDING)
 			on_ps(s, p, h->len);
 		return 0;
 	case SM_MSG_CREDIT:
-		if (read_u32s(p, h->len, credit_tags, v, seen, 1) < 0 || !seen[0])
+		if (read_u32(p, h->len, SM_TAG_CREDIT, &v) < 0)
 			return fail(c, EPROTO, "guest agent: ", "CREDIT without a count");
 		if (s != NULL)
-			s->in_credit = v[0] > SM_PROTO_STREAM_WINDOW - s->in_credit ? SM_PROTO_STREAM_WINDOW
-										    : s->in_credit + v[0];
+			s->in_credit = v > SM_PROTO_STREAM_WINDOW - s->in_credit ? SM_PROTO_STREAM_WINDOW
+										 : s->in_credit + v;
 		return 0;
 	default:
 		return fail(c, EPROTO, "guest agent: ", "sent a host-only message type");

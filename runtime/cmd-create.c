@@ -36,7 +36,7 @@
 #include "runtime/run-bundle.h"
 
 #define DEFAULT_MEM_MIB 256
-#define DEFAULT_BOOT_TIMEOUT_S 600
+#define DEFAULT_BOOT_TIMEOUT_S SM_MON_DEFAULT_BOOT_TIMEOUT_S /* the agent timeout scales from it */
 #define ANN_PREFIX "org.sm-runtime.vm."
 
 /* An annotation that tunes the VM: a number in [min, max]; errors name the annotation. */
@@ -397,6 +397,7 @@ int sm_create_container(const struct sm_global_opts *g, struct sm_create_opts *o
 	cleanup_free char *root = sm_container_root(g->root), *kernel = NULL, *ptyname = NULL;
 	cleanup_free char *template_dir = NULL;
 	int pipefd[2] = {-1, -1}, master = -1, slave = -1, pidns_fd = -1, r;
+	sigset_t oldmask;
 	bool made = false;
 	pid_t pid = -1;
 
@@ -474,7 +475,12 @@ int sm_create_container(const struct sm_global_opts *g, struct sm_create_opts *o
 	if ((r = sm_jail_pid_ns_unshare(b.cfg, &pidns_fd, err)) < 0)
 		goto out;
 	fflush(NULL);
+	sm_monitor_fork_signals(&oldmask);
 	pid = fork();
+	if (pid == 0)
+		sm_monitor_child_signals(); /* first: it may be a pid namespace's init (monitor.h) */
+	else
+		sigprocmask(SIG_SETMASK, &oldmask, NULL);
 	if (pid < 0) {
 		r = sm_error_set(err, errno, "fork the monitor");
 		(void)sm_jail_pid_ns_restore(&pidns_fd, NULL);

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "common/cleanup.h"
 #include "runtime/commands.h"
@@ -18,51 +19,42 @@
 #include "runtime/ps-table.h"
 
 /* The processes from the monitor's PS_REPLY: the agent's details when present, else the pids. */
+static int add_pid(void *ctx, uint16_t tag, const uint8_t *val, uint32_t len)
+{
+	uint32_t pid;
+
+	if (tag == SM_MON_TAG_PID && sm_tlv_u32(val, len, &pid) == 0)
+		sm_ps_list_add_pid(ctx, pid);
+	return 0;
+}
+
 static int ps_list(const struct sm_mon_msg *m, struct sm_ps_list *l, sm_error_t *err)
 {
-	struct sm_tlv_reader rd;
 	const uint8_t *val;
-	uint16_t tag;
 	uint32_t len;
 
 	*l = (struct sm_ps_list){0};
-	sm_tlv_reader_init(&rd, m->payload, m->hdr.len);
-	while (sm_tlv_next(&rd, &tag, &val, &len) > 0)
-		if (tag == SM_MON_TAG_PS_INFO)
-			return sm_ps_decode(val, len, l, err);
+	if (sm_tlv_find(m->payload, m->hdr.len, SM_MON_TAG_PS_INFO, &val, &len) == 1)
+		return sm_ps_decode(val, len, l, err);
 	/* A monitor started by an older sm-runtime sends the pids only. */
-	sm_tlv_reader_init(&rd, m->payload, m->hdr.len);
-	while (sm_tlv_next(&rd, &tag, &val, &len) > 0) {
-		uint32_t pid;
-		if (tag == SM_MON_TAG_PID && sm_tlv_u32(val, len, &pid) == 0)
-			sm_ps_list_add_pid(l, pid);
-	}
+	if (sm_tlv_walk(m->payload, m->hdr.len, add_pid, l) < 0)
+		return sm_error_set(err, EPROTO, "ps: malformed reply from the monitor");
 	return 0;
 }
 
 static int query(const struct sm_global_opts *g, const char *id, struct sm_mon_msg *m, sm_error_t *err)
 {
-	cleanup_free char *root = sm_container_root(g->root);
 	enum sm_oci_status status;
 	struct sm_container c;
-	cleanup_close int fd = -1;
-	int r;
+	int fd, r = sm_container_open_status(g->root, id, &c, &status, err);
 
-	if ((r = sm_container_open(root, id, &c, err)) < 0)
-		goto out;
-	if ((r = sm_container_status(&c, &status, NULL, err)) < 0)
-		goto out;
-	if (status != SM_OCI_STATUS_CREATED && status != SM_OCI_STATUS_RUNNING &&
-	    status != SM_OCI_STATUS_PAUSED) {
+	if (r == 0 && status != SM_OCI_STATUS_CREATED && status != SM_OCI_STATUS_RUNNING &&
+	    status != SM_OCI_STATUS_PAUSED)
 		r = sm_error_set(err, 0, "container `%s` is not running", c.id);
-		goto out;
+	if (r == 0 && (r = fd = sm_container_connect(&c, err)) >= 0) {
+		r = sm_mon_call(fd, SM_MON_PS, NULL, NULL, 0, m, SM_MON_CALL_TIMEOUT_MS, err);
+		close(fd);
 	}
-	if ((fd = sm_container_connect(&c, err)) < 0) {
-		r = fd;
-		goto out;
-	}
-	r = sm_mon_call(fd, SM_MON_PS, NULL, NULL, 0, m, SM_MON_CALL_TIMEOUT_MS, err);
-out:
 	sm_container_close(&c);
 	return r;
 }

@@ -23,16 +23,13 @@ static struct sm_oci_config *hooks_config(const struct sm_oci_state *st)
 
 int sm_start_container(const struct sm_global_opts *g, const char *id, sm_error_t *err)
 {
-	cleanup_free char *root = sm_container_root(g->root);
 	cleanup_oci_config struct sm_oci_config *cfg = NULL;
 	struct sm_container c;
 	enum sm_oci_status status;
 	cleanup_close int fd = -1;
 	int r;
 
-	if ((r = sm_container_open(root, id, &c, err)) < 0)
-		goto out;
-	if ((r = sm_container_status(&c, &status, NULL, err)) < 0)
+	if ((r = sm_container_open_status(g->root, id, &c, &status, err)) < 0)
 		goto out;
 	if (status != SM_OCI_STATUS_CREATED) {
 		r = sm_error_set(err, 0, "cannot start a container that is %s", sm_oci_status_name(status));

@@ -107,6 +107,15 @@ int sm_container_open(const char *root, const char *id, struct sm_container *c, 
 	return open_existing(root, id, c, true, err);
 }
 
+int sm_container_open_status(const char *root_opt, const char *id, struct sm_container *c,
+			     enum sm_oci_status *status, sm_error_t *err)
+{
+	cleanup_free char *root = sm_container_root(root_opt);
+	int r = sm_container_open(root, id, c, err);
+
+	return r < 0 ? r : sm_container_status(c, status, NULL, err);
+}
+
 int sm_container_peek(const char *root, const char *id, struct sm_container *c, sm_error_t *err)
 {
 	return open_existing(root, id, c, false, err);

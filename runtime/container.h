@@ -51,6 +51,14 @@ int sm_container_new(const char *root, const char *id, struct sm_container *c, s
 int sm_container_open(const char *root, const char *id, struct sm_container *c, sm_error_t *err);
 
 /*
+ * sm_container_open() under the state root that root_opt (--root) names (sm_container_root()),
+ * then sm_container_status() into *status: the start of every command that acts on a running
+ * container. Close c with sm_container_close() also after a failure.
+ */
+int sm_container_open_status(const char *root_opt, const char *id, struct sm_container *c,
+			     enum sm_oci_status *status, sm_error_t *err);
+
+/*
  * Like sm_container_open() without taking the lock: for `list`, which must not wait for a create
  * in progress. The state may be one being replaced (it is written atomically, so never torn).
  */

@@ -129,7 +129,7 @@ static int read_checkpoint_info(const char *image, struct ckpt_info *ci, sm_erro
  */
 static int reconnect_agent(struct sm_mon *m, sm_error_t *err)
 {
-	static const int timeouts_ms[] = {5000, 15000, 30000, SM_MON_AGENT_TIMEOUT_MS};
+	const int timeouts_ms[] = {5000, 15000, 30000, sm_mon_agent_ms(m)};
 	int r = -1;
 
 	sm_agent_client_free(m->agent);

@@ -20,7 +20,6 @@
 #define SM_MON_AGENT_PORT 1024
 #define SM_MON_MAX_CLIENTS 64
 #define SM_MON_INIT_STREAM 1
-#define SM_MON_AGENT_TIMEOUT_MS 120000 /* generous: guests crawl on loaded hosts (emulated kernel code) */
 
 struct sm_mon_client {
 	int fd;
@@ -57,6 +56,12 @@ struct sm_mon {
 	/* UPDATE of a paused container: guest limits sent to the agent at RESUME (0: none). */
 	struct sm_guest_limits pending_limits;
 };
+
+/* How long the monitor waits for one agent request: generous, and scaled with its boot timeout. */
+static inline int sm_mon_agent_ms(const struct sm_mon *m)
+{
+	return sm_mon_agent_timeout_ms(m->o->boot_timeout_ns);
+}
 
 /* Connect to the agent's vsock port, giving up early when the VM stops (monitor.c). */
 int sm_mon_connect_agent(struct sm_mon *m, int *fd, sm_error_t *err);

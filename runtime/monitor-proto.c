@@ -182,34 +182,46 @@ int sm_mon_connect(const char *path, sm_error_t *err)
 	return steal_fd(&fd);
 }
 
+#define AGENT_TIMEOUT_MS 120000 /* at the default boot timeout */
+#define DEFAULT_BOOT_TIMEOUT_S SM_MON_DEFAULT_BOOT_TIMEOUT_S
+
+int sm_mon_agent_timeout_ms(int64_t boot_timeout_ns)
+{
+	int64_t boot_s = boot_timeout_ns / 1000000000;
+
+	if (boot_s <= DEFAULT_BOOT_TIMEOUT_S)
+		return AGENT_TIMEOUT_MS;
+	if (boot_s > 86400) /* SM_BOOT_TIMEOUT_S's limit; keeps the product an int */
+		boot_s = 86400;
+	return (int)(AGENT_TIMEOUT_MS * boot_s / DEFAULT_BOOT_TIMEOUT_S);
+}
+
+int sm_mon_call_timeout_ms(void)
+{
+	const char *env = getenv("SM_BOOT_TIMEOUT_S");
+	uint64_t boot_s = DEFAULT_BOOT_TIMEOUT_S;
+
+	if (env != NULL && sm_parse_u64(env, 1, 86400, "SM_BOOT_TIMEOUT_S", &boot_s, NULL) < 0)
+		boot_s = DEFAULT_BOOT_TIMEOUT_S;
+	return sm_mon_agent_timeout_ms((int64_t)boot_s * 1000000000) + 60000;
+}
+
 int sm_mon_get_u32(const struct sm_mon_msg *m, uint16_t tag, uint32_t *out)
 {
-	struct sm_tlv_reader rd;
 	const uint8_t *val;
-	uint16_t t;
 	uint32_t len;
-	int r;
+	int r = sm_tlv_find(m->payload, m->hdr.len, tag, &val, &len);
 
-	sm_tlv_reader_init(&rd, m->payload, m->hdr.len);
-	while ((r = sm_tlv_next(&rd, &t, &val, &len)) > 0)
-		if (t == tag)
-			return sm_tlv_u32(val, len, out) < 0 ? -EPROTO : 1;
-	return r < 0 ? r : 0;
+	return r <= 0 ? r : sm_tlv_u32(val, len, out) < 0 ? -EPROTO : 1;
 }
 
 int sm_mon_get_u64(const struct sm_mon_msg *m, uint16_t tag, uint64_t *out)
 {
-	struct sm_tlv_reader rd;
 	const uint8_t *val;
-	uint16_t t;
 	uint32_t len;
-	int r;
+	int r = sm_tlv_find(m->payload, m->hdr.len, tag, &val, &len);
 
-	sm_tlv_reader_init(&rd, m->payload, m->hdr.len);
-	while ((r = sm_tlv_next(&rd, &t, &val, &len)) > 0)
-		if (t == tag)
-			return sm_tlv_u64(val, len, out) < 0 ? -EPROTO : 1;
-	return r < 0 ? r : 0;
+	return r <= 0 ? r : sm_tlv_u64(val, len, out) < 0 ? -EPROTO : 1;
 }
 
 /* ERROR's errno and message as a failure. */

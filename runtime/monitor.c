@@ -38,6 +38,41 @@
 /* Signals the monitor passes on to the container process, as runc's init would receive them. */
 static const int forwarded_signals[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH};
 
+/* The forwarded signals whose default action ends a process (all but SIGWINCH). */
+static void ending_signals(sigset_t *set)
+{
+	sigemptyset(set);
+	for (size_t i = 0; i < SM_ARRAY_SIZE(forwarded_signals); i++)
+		if (forwarded_signals[i] != SIGWINCH)
+			sigaddset(set, forwarded_signals[i]);
+}
+
+void sm_monitor_fork_signals(sigset_t *old)
+{
+	sigset_t set;
+
+	ending_signals(&set);
+	sigprocmask(SIG_BLOCK, &set, old);
+}
+
+static void early_exit(int sig)
+{
+	_exit(128 + sig);
+}
+
+void sm_monitor_child_signals(void)
+{
+	struct sigaction sa = {.sa_handler = early_exit};
+	sigset_t set;
+
+	ending_signals(&set);
+	for (int sig = 1; sig < NSIG; sig++)
+		if (sigismember(&set, sig) == 1)
+			sigaction(sig, &sa, NULL);
+	/* Also when the parent had them blocked (`run` does): until the signalfd, they end us. */
+	sigprocmask(SIG_UNBLOCK, &set, NULL);
+}
+
 /* Connect to the agent, giving up early when the VM stops while it boots. */
 int sm_mon_connect_agent(struct sm_mon *m, int *fd, sm_error_t *err)
 {
@@ -95,7 +130,7 @@ static void refresh_clone(struct sm_mon *m)
 	    sm_agent_client_seed(m->agent, seed, sizeof(seed), &err) < 0)
 		sm_log(SM_LOG_WARN, "restored VM: guest RNG not reseeded: %s", err.msg);
 	sm_error_clear(&err);
-	if (sm_agent_client_set_time(m->agent, SM_MON_AGENT_TIMEOUT_MS, &err) < 0)
+	if (sm_agent_client_set_time(m->agent, sm_mon_agent_ms(m), &err) < 0)
 		sm_log(SM_LOG_WARN, "restored VM: guest clock not set: %s", err.msg);
 }
 
@@ -164,7 +199,7 @@ int sm_mon_boot_sandbox(struct sm_mon *m, sm_error_t *err)
 			return r;
 		if ((r = sm_agent_client_new(fd, &m->agent, err)) < 0)
 			return r;
-		r = sm_agent_client_handshake(m->agent, SM_MON_AGENT_TIMEOUT_MS, err);
+		r = sm_agent_client_handshake(m->agent, sm_mon_agent_ms(m), err);
 		if (r == 0)
 			break;
 		if (!m->restored || attempt >= 20 || (err->code != ECONNRESET && err->code != EPIPE))
@@ -206,7 +241,7 @@ static int monitor_create_container(struct sm_mon *m, sm_error_t *err)
 	}
 	if (r >= 0)
 		r = sm_agent_client_create(m->agent, SM_MON_INIT_STREAM, &payload, &io, &m->guest_pid,
-					   SM_MON_AGENT_TIMEOUT_MS, err);
+					   sm_mon_agent_ms(m), err);
 	sm_buf_free(&payload);
 	if (r < 0)
 		return r;
@@ -254,7 +289,7 @@ static int do_start(struct sm_mon *m, sm_error_t *err)
 		m->status = SM_OCI_STATUS_RUNNING;
 		return 0;
 	}
-	if ((r = sm_agent_client_start(m->agent, SM_MON_INIT_STREAM, SM_MON_AGENT_TIMEOUT_MS, err)) < 0)
+	if ((r = sm_agent_client_start(m->agent, SM_MON_INIT_STREAM, sm_mon_agent_ms(m), err)) < 0)
 		return r;
 	m->status = SM_OCI_STATUS_RUNNING;
 	return 0;
@@ -318,7 +353,7 @@ static int do_update(struct sm_mon *m, int fd, const struct sm_mon_msg *msg, sm_
 		if (l.memory)
 			m->pending_limits.memory = l.memory;
 		deferred = true;
-	} else if ((r = sm_agent_client_update(m->agent, &l, SM_MON_AGENT_TIMEOUT_MS, err)) < 0) {
+	} else if ((r = sm_agent_client_update(m->agent, &l, sm_mon_agent_ms(m), err)) < 0) {
 		return r;
 	}
 	if (deferred)
@@ -341,7 +376,7 @@ static int do_resume(struct sm_mon *m, sm_error_t *err)
 	if ((r = sm_mon_pause(m, false, err)) < 0)
 		return r;
 	m->pending_limits = (struct sm_guest_limits){0};
-	if ((l.pids || l.memory) && sm_agent_client_update(m->agent, &l, SM_MON_AGENT_TIMEOUT_MS, &e) < 0)
+	if ((l.pids || l.memory) && sm_agent_client_update(m->agent, &l, sm_mon_agent_ms(m), &e) < 0)
 		sm_log(SM_LOG_ERROR,
 		       "resume: the guest limits given to update while paused were not applied: %s", e.msg);
 	return 0;
@@ -367,7 +402,7 @@ static int do_kill(struct sm_mon *m, const struct sm_mon_msg *msg, sm_error_t *e
 	if (m->status != SM_OCI_STATUS_CREATED && m->status != SM_OCI_STATUS_RUNNING)
 		return sm_error_set(err, 0, "container not running");
 	int r = sm_agent_client_signal(m->agent, stream ? stream : SM_MON_INIT_STREAM, (int)sig, all != 0,
-				       SM_MON_AGENT_TIMEOUT_MS, err);
+				       sm_mon_agent_ms(m), err);
 	/*
 	 * The process exited after the status check but before the agent signalled it (its exit
 	 * is on its way to us): the same answer as a kill that comes a moment later.
@@ -403,7 +438,7 @@ static int do_ps(struct sm_mon *m, int fd, sm_error_t *err)
 	if (m->status == SM_OCI_STATUS_PAUSED)
 		return sm_error_set(err, 0,
 				    "container is paused: its processes cannot be listed until resume");
-	if ((r = sm_agent_client_ps_full(m->agent, &pids, &n, &raw, SM_MON_AGENT_TIMEOUT_MS, err)) < 0)
+	if ((r = sm_agent_client_ps_full(m->agent, &pids, &n, &raw, sm_mon_agent_ms(m), err)) < 0)
 		return r;
 	for (size_t i = 0; i < n; i++)
 		sm_tlv_put_u32(&b, SM_MON_TAG_PID, pids[i]);
@@ -443,7 +478,7 @@ static int do_exec(struct sm_mon *m, struct sm_mon_client *cl, struct sm_mon_msg
 		msg->fds[i] = -1;
 	}
 	io = (struct sm_agent_stdio){cl->io[0], cl->io[1], cl->io[2]};
-	r = sm_agent_client_exec(m->agent, stream, &payload, &io, &pid, SM_MON_AGENT_TIMEOUT_MS, err);
+	r = sm_agent_client_exec(m->agent, stream, &payload, &io, &pid, sm_mon_agent_ms(m), err);
 	sm_buf_free(&payload);
 	if (r < 0) {
 		sm_agent_client_release(m->agent, stream);
@@ -600,7 +635,7 @@ static void forward_signal(struct sm_mon *m)
 			continue; /* the loop reads the pty's size right after (check_winsize) */
 		if (m->status == SM_OCI_STATUS_CREATED || m->status == SM_OCI_STATUS_RUNNING)
 			(void)sm_agent_client_signal(m->agent, SM_MON_INIT_STREAM, (int)si.ssi_signo, false,
-						     SM_MON_AGENT_TIMEOUT_MS, NULL);
+						     sm_mon_agent_ms(m), NULL);
 	}
 }
 

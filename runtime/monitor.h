@@ -9,6 +9,7 @@
  * and exits with the container process's exit status once it has ended and the VM is shut down.
  * Its pid is the container's pid in state.json and --pid-file. docs/design/lifecycle.md.
  */
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -34,6 +35,18 @@ struct sm_monitor_opts {
 	 * restore") to import and restore instead of booting or using a template; NULL otherwise. */
 	const char *restore_image;
 };
+
+/*
+ * Around the fork of the monitor. The monitor may be the first process of its own pid namespace,
+ * and the kernel drops a signal sent to such an init while its action is the default one: a
+ * SIGTERM between the fork and sm_monitor_main() taking the signals over (its signalfd) would be
+ * lost. So the parent blocks the signals the monitor forwards before the fork
+ * (sm_monitor_fork_signals(), *old to restore with sigprocmask(SIG_SETMASK) after it) and the
+ * child calls sm_monitor_child_signals() first: a handler that ends the monitor with 128 + the
+ * signal, then unblocked, so one that came in between ends it at once.
+ */
+void sm_monitor_fork_signals(sigset_t *old);
+void sm_monitor_child_signals(void);
 
 /*
  * The monitor's life, in the forked child: boot the sandbox, create (not start) the container

@@ -167,8 +167,17 @@ static int decode_u64(const uint8_t *val, uint32_t len, uint64_t *out, sm_error_
 	return sm_tlv_u64(val, len, out) < 0 ? sm_error_set(err, EPROTO, "ps: malformed process field") : 0;
 }
 
-static int decode_field(struct sm_ps_proc *p, uint16_t tag, const uint8_t *val, uint32_t len, sm_error_t *err)
+/* What sm_tlv_walk() hands the visitors below. */
+struct ps_ctx {
+	struct sm_ps_list *l;
+	struct sm_ps_proc *p; /* the process decode_field() fills */
+	sm_error_t *err;
+};
+
+static int decode_field(void *ctx, uint16_t tag, const uint8_t *val, uint32_t len)
 {
+	struct sm_ps_proc *p = ((struct ps_ctx *)ctx)->p;
+	sm_error_t *err = ((struct ps_ctx *)ctx)->err;
 	uint32_t u = 0;
 	int r = 0;
 
@@ -228,65 +237,62 @@ static int decode_field(struct sm_ps_proc *p, uint16_t tag, const uint8_t *val, 
 }
 
 /* One SM_TAG_PROC: its pid first (any order on the wire), then the fields into that process. */
-static int decode_proc(struct sm_ps_list *l, const uint8_t *payload, uint32_t plen, sm_error_t *err)
+static int decode_proc(struct ps_ctx *c, const uint8_t *payload, uint32_t plen)
 {
-	struct sm_tlv_reader r;
+	struct sm_ps_list *l = c->l;
 	const uint8_t *val;
 	uint32_t len, pid = 0;
-	uint16_t tag;
-	struct sm_ps_proc *p;
-	int k;
-	bool have_pid = false;
+	int r;
 
-	sm_tlv_reader_init(&r, payload, plen);
-	while ((k = sm_tlv_next(&r, &tag, &val, &len)) == 1)
-		if (tag == SM_TAG_PROC_PID && decode_u32(val, len, &pid, err) == 0)
-			have_pid = true;
-	if (k < 0 || !have_pid)
-		return sm_error_set(err, EPROTO, "ps: malformed process entry from the guest");
-	p = find_pid(l, pid);
-	if (p == NULL) {
+	if (sm_tlv_find(payload, plen, SM_TAG_PROC_PID, &val, &len) != 1 ||
+	    decode_u32(val, len, &pid, c->err) < 0)
+		return sm_error_set(c->err, EPROTO, "ps: malformed process entry from the guest");
+	c->p = find_pid(l, pid);
+	if (c->p == NULL) {
 		if (l->n >= MAX_PROCS)
-			return sm_error_set(err, EPROTO, "ps: more than %d processes", MAX_PROCS);
+			return sm_error_set(c->err, EPROTO, "ps: more than %d processes", MAX_PROCS);
 		sm_ps_list_add_pid(l, pid);
-		p = &l->v[l->n - 1];
+		c->p = &l->v[l->n - 1];
 	}
-	free(p->comm);
-	free(p->args);
-	*p = (struct sm_ps_proc){.pid = pid, .state = '?', .detailed = true};
-	sm_tlv_reader_init(&r, payload, plen);
-	while (sm_tlv_next(&r, &tag, &val, &len) == 1)
-		if (decode_field(p, tag, val, len, err) < 0)
-			return -1;
+	free(c->p->comm);
+	free(c->p->args);
+	*c->p = (struct sm_ps_proc){.pid = pid, .state = '?', .detailed = true};
+	r = sm_tlv_walk(payload, plen, decode_field, c);
+	if (r == SM_TLV_MALFORMED)
+		return sm_error_set(c->err, EPROTO, "ps: malformed process entry from the guest");
+	return r < 0 ? -1 : 0;
+}
+
+/* A top-level field of PS_REPLY: a bare pid (an older agent's) or a process entry. */
+static int decode_top(void *ctx, uint16_t tag, const uint8_t *val, uint32_t len)
+{
+	struct ps_ctx *c = ctx;
+	uint32_t pid;
+
+	if (tag == SM_TAG_PROC)
+		return decode_proc(c, val, len);
+	if (tag != SM_TAG_PID)
+		return 0;
+	if (decode_u32(val, len, &pid, c->err) < 0)
+		return -1;
+	if (find_pid(c->l, pid) != NULL)
+		return 0;
+	if (c->l->n >= MAX_PROCS)
+		return sm_error_set(c->err, EPROTO, "ps: more than %d processes", MAX_PROCS);
+	sm_ps_list_add_pid(c->l, pid);
 	return 0;
 }
 
 int sm_ps_decode(const uint8_t *payload, size_t len, struct sm_ps_list *out, sm_error_t *err)
 {
-	struct sm_tlv_reader r;
-	const uint8_t *val;
-	uint32_t vlen, pid;
-	uint16_t tag;
-	int k;
+	struct ps_ctx c = {.l = out, .err = err};
+	int r;
 
 	*out = (struct sm_ps_list){0};
-	sm_tlv_reader_init(&r, payload, len);
-	while ((k = sm_tlv_next(&r, &tag, &val, &vlen)) == 1) {
-		if (tag == SM_TAG_PID) {
-			if (decode_u32(val, vlen, &pid, err) < 0)
-				return -1;
-			if (find_pid(out, pid) != NULL)
-				continue;
-			if (out->n >= MAX_PROCS)
-				return sm_error_set(err, EPROTO, "ps: more than %d processes", MAX_PROCS);
-			sm_ps_list_add_pid(out, pid);
-		} else if (tag == SM_TAG_PROC && decode_proc(out, val, vlen, err) < 0) {
-			return -1;
-		}
-	}
-	if (k < 0)
+	r = sm_tlv_walk(payload, len, decode_top, &c);
+	if (r == SM_TLV_MALFORMED)
 		return sm_error_set(err, EPROTO, "ps: malformed reply from the guest");
-	return 0;
+	return r < 0 ? -1 : 0;
 }
 
 /* ---- options ---- */

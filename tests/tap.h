@@ -56,6 +56,17 @@ static inline __attribute__((noreturn)) void tap_skip_all(const char *reason)
 	exit(0);
 }
 
+/* mkdtemp(tmpl), or skip the whole test naming the template: no scratch space, nothing to test. */
+static inline void tap_mkdtemp(char *tmpl)
+{
+	char reason[256];
+
+	if (mkdtemp(tmpl) != NULL)
+		return;
+	snprintf(reason, sizeof(reason), "cannot make a temporary directory %s", tmpl);
+	tap_skip_all(reason);
+}
+
 static inline int tap_done(void)
 {
 	printf("1..%d\n", tap_n__);

@@ -23,31 +23,15 @@ int agent_clock_settime(void *opaque, const struct timespec *ts)
 /* Decode SEC and NSEC (each exactly once, u64); returns NULL or what is wrong. */
 static const char *decode(const uint8_t *payload, size_t len, uint64_t *sec, uint64_t *nsec)
 {
-	bool have_sec = false, have_nsec = false;
-	struct sm_tlv_reader r;
-	const uint8_t *val;
-	uint32_t vlen;
-	uint16_t tag;
-	int n;
+	struct sm_tlv_num f[] = {{.tag = SM_TAG_TIME_SEC, .size = 8}, {.tag = SM_TAG_TIME_NSEC, .size = 8}};
+	const char *bad = sm_tlv_get_nums_why(payload, len, SM_SET_TIME_MAX_PAYLOAD, f, 2);
 
-	if (len > SM_SET_TIME_MAX_PAYLOAD)
-		return "payload too large";
-	sm_tlv_reader_init(&r, payload, len);
-	while ((n = sm_tlv_next(&r, &tag, &val, &vlen)) == 1) {
-		if (tag == SM_TAG_TIME_SEC) {
-			if (have_sec || sm_tlv_u64(val, vlen, sec) < 0)
-				return "bad or repeated seconds field";
-			have_sec = true;
-		} else if (tag == SM_TAG_TIME_NSEC) {
-			if (have_nsec || sm_tlv_u64(val, vlen, nsec) < 0)
-				return "bad or repeated nanoseconds field";
-			have_nsec = true;
-		}
-	}
-	if (n < 0)
-		return "truncated field";
-	if (!have_sec || !have_nsec)
+	if (bad != NULL)
+		return bad;
+	if (!f[0].seen || !f[1].seen)
 		return "seconds and nanoseconds are required";
+	*sec = f[0].value;
+	*nsec = f[1].value;
 	if (*nsec >= 1000000000u)
 		return "nanoseconds out of range";
 	if (*sec < SM_SET_TIME_MIN_SEC || *sec >= SM_SET_TIME_MAX_SEC)

@@ -627,26 +627,16 @@ void agent_update(struct sm_agent *a, uint32_t stream, const uint8_t *payload, s
 
 void agent_signal(struct sm_agent *a, uint32_t stream, const uint8_t *payload, size_t len)
 {
-	uint32_t sig = 0, all = 0;
-	struct sm_tlv_reader r;
-	const uint8_t *val;
-	uint32_t vlen;
-	uint16_t tag;
-	int n;
+	struct sm_tlv_num f[] = {{.tag = SM_TAG_SIGNAL, .size = 4}, {.tag = SM_TAG_ALL, .size = 4}};
+	uint32_t sig, all;
 
-	sm_tlv_reader_init(&r, payload, len);
-	while ((n = sm_tlv_next(&r, &tag, &val, &vlen)) == 1) {
-		if ((tag == SM_TAG_SIGNAL && sm_tlv_u32(val, vlen, &sig) < 0) ||
-		    (tag == SM_TAG_ALL && sm_tlv_u32(val, vlen, &all) < 0))
-			n = -1;
-		if (n < 0)
-			break;
-	}
-	if (n < 0 || sig == 0 || sig >= 65) {
+	if (sm_tlv_get_nums(payload, len, f, 2) < 0 || f[0].value == 0 || f[0].value >= 65) {
 		agent_send_error(a, stream, EINVAL, "signal: a signal number (field %u) 1..64 is required",
 				 SM_TAG_SIGNAL);
 		return;
 	}
+	sig = (uint32_t)f[0].value;
+	all = (uint32_t)f[1].value;
 	if (all) {
 		pid_t pids[4096];
 		size_t count = container_pids(pids, sizeof(pids) / sizeof(pids[0]));
@@ -670,22 +660,11 @@ void agent_signal(struct sm_agent *a, uint32_t stream, const uint8_t *payload, s
 void agent_resize(struct sm_agent *a, uint32_t stream, const uint8_t *payload, size_t len)
 {
 	struct agent_proc *p = agent_proc_find(a, stream);
-	uint32_t rows = 0, cols = 0;
-	struct sm_tlv_reader r;
-	const uint8_t *val;
-	uint32_t vlen;
-	uint16_t tag;
-	int n;
+	struct sm_tlv_num f[] = {{.tag = SM_TAG_ROWS, .size = 4}, {.tag = SM_TAG_COLS, .size = 4}};
+	int r = sm_tlv_get_nums(payload, len, f, 2);
+	uint64_t rows = f[0].value, cols = f[1].value;
 
-	sm_tlv_reader_init(&r, payload, len);
-	while ((n = sm_tlv_next(&r, &tag, &val, &vlen)) == 1) {
-		if ((tag == SM_TAG_ROWS && sm_tlv_u32(val, vlen, &rows) < 0) ||
-		    (tag == SM_TAG_COLS && sm_tlv_u32(val, vlen, &cols) < 0))
-			n = -1;
-		if (n < 0)
-			break;
-	}
-	if (n < 0 || rows == 0 || cols == 0 || rows > 0xffff || cols > 0xffff) {
+	if (r < 0 || rows == 0 || cols == 0 || rows > 0xffff || cols > 0xffff) {
 		agent_send_error(a, stream, EINVAL,
 				 "resize: rows and cols (fields %u, %u) 1..65535 are required", SM_TAG_ROWS,
 				 SM_TAG_COLS);

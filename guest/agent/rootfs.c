@@ -191,23 +191,18 @@ static int mount_share(const char *tag, const char *dir, bool dax, sm_error_t *e
 /* The MS_* flags of the mount at path, to keep them when remounting (locked flags included). */
 static unsigned long statvfs_flags(const char *path)
 {
+	static const struct {
+		unsigned long st, ms;
+	} map[] = {{ST_NOSUID, MS_NOSUID},   {ST_NODEV, MS_NODEV},	     {ST_NOEXEC, MS_NOEXEC},
+		   {ST_NOATIME, MS_NOATIME}, {ST_NODIRATIME, MS_NODIRATIME}, {ST_RELATIME, MS_RELATIME}};
 	struct statvfs st;
 	unsigned long f = 0;
 
 	if (statvfs(path, &st) < 0)
 		return 0;
-	if (st.f_flag & ST_NOSUID)
-		f |= MS_NOSUID;
-	if (st.f_flag & ST_NODEV)
-		f |= MS_NODEV;
-	if (st.f_flag & ST_NOEXEC)
-		f |= MS_NOEXEC;
-	if (st.f_flag & ST_NOATIME)
-		f |= MS_NOATIME;
-	if (st.f_flag & ST_NODIRATIME)
-		f |= MS_NODIRATIME;
-	if (st.f_flag & ST_RELATIME)
-		f |= MS_RELATIME;
+	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
+		if (st.f_flag & map[i].st)
+			f |= map[i].ms;
 	return f;
 }
 
@@ -605,20 +600,27 @@ static int cgroup_prepare(const char *mnt, const char *controllers, sm_error_t *
 	return write_cgroup_file(mnt, "cgroup.subtree_control", controllers, err);
 }
 
+/*
+ * The guest cgroup's leaf directory into dir (PATH_MAX + 16 bytes), with the controllers that
+ * limits on pids and memory need enabled (only ever enabled: another field may have needed one).
+ */
+static int cgroup_leaf(const char *staging_dir, bool pids, bool memory, char *dir, sm_error_t *err)
+{
+	char mnt[PATH_MAX];
+
+	snprintf(mnt, sizeof(mnt), "%s/cgroup", staging_dir);
+	snprintf(dir, PATH_MAX + 16, "%s/" CGROUP_LEAF, mnt);
+	return cgroup_prepare(mnt, pids && memory ? "+pids +memory" : pids ? "+pids" : "+memory", err);
+}
+
 int sm_agent_cgroup_create(const char *staging_dir, const struct sm_agent_container *c, pid_t pid,
 			   sm_error_t *err)
 {
-	char mnt[PATH_MAX], dir[PATH_MAX + 16], val[32], who[16];
+	char dir[PATH_MAX + 16], val[32], who[16];
 
 	if (c->pids_limit == 0 && c->memory_limit == 0)
 		return 0;
-	snprintf(mnt, sizeof(mnt), "%s/cgroup", staging_dir);
-	snprintf(dir, sizeof(dir), "%s/" CGROUP_LEAF, mnt);
-	if (cgroup_prepare(mnt,
-			   c->pids_limit && c->memory_limit ? "+pids +memory"
-			   : c->pids_limit		    ? "+pids"
-							    : "+memory",
-			   err) < 0 ||
+	if (cgroup_leaf(staging_dir, c->pids_limit != 0, c->memory_limit != 0, dir, err) < 0 ||
 	    (mkdir(dir, 0755) < 0 && errno != EEXIST && sm_error_set(err, errno, "mkdir %s", dir) < 0))
 		return sm_error_prefix(err, "linux.resources: ");
 	snprintf(val, sizeof(val), "%llu", (unsigned long long)c->pids_limit);
@@ -638,51 +640,29 @@ int sm_agent_cgroup_create(const char *staging_dir, const struct sm_agent_contai
 
 const char *sm_agent_update_decode(const uint8_t *payload, size_t len, struct sm_agent_limits *out)
 {
-	struct sm_tlv_reader r;
-	const uint8_t *val;
-	uint32_t vlen;
-	uint16_t tag;
-	int n;
+	struct sm_tlv_num f[] = {{.tag = SM_TAG_PIDS_LIMIT, .size = 8},
+				 {.tag = SM_TAG_MEMORY_LIMIT, .size = 8}};
+	const char *bad = sm_tlv_get_nums_why(payload, len, SM_UPDATE_MAX_PAYLOAD, f, 2);
 
 	*out = (struct sm_agent_limits){0};
-	if (len > SM_UPDATE_MAX_PAYLOAD)
-		return "payload too large";
-	sm_tlv_reader_init(&r, payload, len);
-	while ((n = sm_tlv_next(&r, &tag, &val, &vlen)) == 1) {
-		uint64_t *dst = tag == SM_TAG_PIDS_LIMIT     ? &out->pids
-				: tag == SM_TAG_MEMORY_LIMIT ? &out->memory
-							     : NULL;
-		uint64_t v;
-
-		if (dst == NULL)
-			continue;
-		if (*dst != 0)
-			return "a limit is repeated";
-		if (sm_tlv_u64(val, vlen, &v) < 0 || v == 0)
-			return "a limit is not a u64 above 0";
-		*dst = v;
-	}
-	if (n < 0)
-		return "truncated field";
-	if (out->pids == 0 && out->memory == 0)
+	if (bad != NULL)
+		return bad;
+	if ((f[0].seen && f[0].value == 0) || (f[1].seen && f[1].value == 0))
+		return "a limit is 0";
+	if (!f[0].seen && !f[1].seen)
 		return "neither a pids nor a memory limit";
+	out->pids = f[0].value;
+	out->memory = f[1].value;
 	return NULL;
 }
 
 int sm_agent_cgroup_update(const char *staging_dir, const struct sm_agent_limits *l, bool *created,
 			   sm_error_t *err)
 {
-	char mnt[PATH_MAX], dir[PATH_MAX + 16], val[32];
+	char dir[PATH_MAX + 16], val[32];
 
 	*created = false;
-	snprintf(mnt, sizeof(mnt), "%s/cgroup", staging_dir);
-	snprintf(dir, sizeof(dir), "%s/" CGROUP_LEAF, mnt);
-	/* Controllers only ever get enabled: another field may have needed one at CREATE. */
-	if (cgroup_prepare(mnt,
-			   l->pids && l->memory ? "+pids +memory"
-			   : l->pids		? "+pids"
-						: "+memory",
-			   err) < 0)
+	if (cgroup_leaf(staging_dir, l->pids != 0, l->memory != 0, dir, err) < 0)
 		return sm_error_prefix(err, "guest cgroup: ");
 	if (mkdir(dir, 0755) == 0)
 		*created = true;

@@ -101,39 +101,53 @@ static int get_bool(const uint8_t *val, uint32_t len, uint16_t tag, const char *
 	return 0;
 }
 
+/* Decodes one field into obj; -1 with err set when it is bad. */
+typedef int (*field_fn)(void *obj, uint16_t tag, const uint8_t *val, uint32_t len, sm_error_t *err);
+
+struct fields {
+	field_fn fn;
+	void *obj;
+	sm_error_t *err;
+};
+
+static int visit_field(void *ctx, uint16_t tag, const uint8_t *val, uint32_t len)
+{
+	struct fields *f = ctx;
+	return f->fn(f->obj, tag, val, len, f->err);
+}
+
+/*
+ * Every field of payload through fn into obj: 0, -1 when fn failed (err set), SM_TLV_MALFORMED
+ * when the payload is (err not set: the caller knows what the payload was).
+ */
+static int decode_fields(const uint8_t *payload, size_t len, field_fn fn, void *obj, sm_error_t *err)
+{
+	struct fields f = {.fn = fn, .obj = obj, .err = err};
+	int r = sm_tlv_walk(payload, len, visit_field, &f);
+
+	return r == SM_TLV_MALFORMED ? r : r < 0 ? -1 : 0;
+}
+
 static int decode_rlimit(const uint8_t *payload, uint32_t plen, struct sm_agent_process *p, sm_error_t *err)
 {
-	struct sm_agent_rlimit rl = {0};
-	bool have[3] = {false, false, false};
-	struct sm_tlv_reader r;
-	const uint8_t *val;
-	uint32_t len;
-	uint16_t tag;
-	int n;
+	struct sm_tlv_num f[] = {{.tag = SM_TAG_RLIMIT_RESOURCE, .size = 4},
+				 {.tag = SM_TAG_RLIMIT_SOFT, .size = 8},
+				 {.tag = SM_TAG_RLIMIT_HARD, .size = 8}};
+	struct sm_agent_rlimit rl;
 
-	sm_tlv_reader_init(&r, payload, plen);
-	while ((n = sm_tlv_next(&r, &tag, &val, &len)) == 1) {
-		int rc = 0;
-		if (tag == SM_TAG_RLIMIT_RESOURCE)
-			rc = get_u32(val, len, tag, "rlimit resource", &rl.resource, err), have[0] = true;
-		else if (tag == SM_TAG_RLIMIT_SOFT)
-			rc = get_u64(val, len, tag, "rlimit soft", &rl.soft, err), have[1] = true;
-		else if (tag == SM_TAG_RLIMIT_HARD)
-			rc = get_u64(val, len, tag, "rlimit hard", &rl.hard, err), have[2] = true;
-		if (rc < 0)
-			return rc;
-	}
-	if (n < 0 || !have[0] || !have[1] || !have[2])
+	if (sm_tlv_get_nums(payload, plen, f, 3) < 0 || !f[0].seen || !f[1].seen || !f[2].seen)
 		return sm_error_set(err, 0, "field %u (rlimit): malformed or incomplete", SM_TAG_RLIMIT);
+	rl = (struct sm_agent_rlimit){
+	    .resource = (uint32_t)f[0].value, .soft = f[1].value, .hard = f[2].value};
 	if (grow((void **)&p->rlimits, p->n_rlimits, sizeof(rl)) < 0)
 		return sm_error_set(err, ENOMEM, "rlimits");
 	p->rlimits[p->n_rlimits++] = rl;
 	return 0;
 }
 
-static int process_field(struct sm_agent_process *p, uint16_t tag, const uint8_t *val, uint32_t len,
-			 sm_error_t *err)
+static int process_field(void *obj, uint16_t tag, const uint8_t *val, uint32_t len, sm_error_t *err)
 {
+	struct sm_agent_process *p = obj;
 	uint32_t u = 0;
 	int r = 0;
 
@@ -213,21 +227,14 @@ static int process_field(struct sm_agent_process *p, uint16_t tag, const uint8_t
 
 int sm_agent_process_decode(const uint8_t *payload, size_t len, struct sm_agent_process *p, sm_error_t *err)
 {
-	struct sm_tlv_reader r;
-	const uint8_t *val;
-	uint32_t vlen;
-	uint16_t tag;
-	int n;
+	int r;
 
 	memset(p, 0, sizeof(*p));
 	p->umask = 022;
-	sm_tlv_reader_init(&r, payload, len);
-	while ((n = sm_tlv_next(&r, &tag, &val, &vlen)) == 1) {
-		if (process_field(p, tag, val, vlen, err) < 0)
-			return -1;
-	}
-	if (n < 0)
+	if ((r = decode_fields(payload, len, process_field, p, err)) == SM_TLV_MALFORMED)
 		return sm_error_set(err, 0, "truncated field in the request");
+	if (r < 0)
+		return -1;
 	if (p->args.n == 0 || p->args.v[0][0] == '\0')
 		return sm_error_set(err, 0, "process: no args (field %u)", SM_TAG_ARG);
 	if (p->cwd == NULL || p->cwd[0] != '/')
@@ -237,9 +244,10 @@ int sm_agent_process_decode(const uint8_t *payload, size_t len, struct sm_agent_
 	return 0;
 }
 
-static int mount_field(struct sm_agent_mount *m, uint16_t tag, const uint8_t *val, uint32_t len,
-		       sm_error_t *err)
+static int mount_field(void *obj, uint16_t tag, const uint8_t *val, uint32_t len, sm_error_t *err)
 {
+	struct sm_agent_mount *m = obj;
+
 	switch (tag) {
 	case SM_TAG_MNT_DEST:
 		return get_str(val, len, tag, "mount destination", &m->dest, err);
@@ -278,18 +286,11 @@ static void mount_free(struct sm_agent_mount *m)
 static int decode_mount(const uint8_t *payload, uint32_t plen, struct sm_agent_container *c, sm_error_t *err)
 {
 	struct sm_agent_mount m = {0};
-	struct sm_tlv_reader r;
-	const uint8_t *val;
-	uint32_t len;
-	uint16_t tag;
-	int n;
+	int r = decode_fields(payload, plen, mount_field, &m, err);
 
-	sm_tlv_reader_init(&r, payload, plen);
-	while ((n = sm_tlv_next(&r, &tag, &val, &len)) == 1) {
-		if (mount_field(&m, tag, val, len, err) < 0)
-			goto fail;
-	}
-	if (n < 0 || m.dest == NULL || m.dest[0] != '/') {
+	if (r == -1)
+		goto fail;
+	if (r < 0 || m.dest == NULL || m.dest[0] != '/') {
 		sm_error_set(err, 0, "mounts[%zu]: malformed, or no absolute destination", c->n_mounts);
 		goto fail;
 	}
@@ -309,9 +310,10 @@ fail:
 	return -1;
 }
 
-static int device_field(struct sm_agent_device *d, uint16_t tag, const uint8_t *val, uint32_t len,
-			sm_error_t *err)
+static int device_field(void *obj, uint16_t tag, const uint8_t *val, uint32_t len, sm_error_t *err)
 {
+	struct sm_agent_device *d = obj;
+
 	switch (tag) {
 	case SM_TAG_DEV_PATH:
 		return get_str(val, len, tag, "device path", &d->path, err);
@@ -335,18 +337,11 @@ static int device_field(struct sm_agent_device *d, uint16_t tag, const uint8_t *
 static int decode_device(const uint8_t *payload, uint32_t plen, struct sm_agent_container *c, sm_error_t *err)
 {
 	struct sm_agent_device d = {.mode = 0666};
-	struct sm_tlv_reader r;
-	const uint8_t *val;
-	uint32_t len;
-	uint16_t tag;
-	int n;
+	int r = decode_fields(payload, plen, device_field, &d, err);
 
-	sm_tlv_reader_init(&r, payload, plen);
-	while ((n = sm_tlv_next(&r, &tag, &val, &len)) == 1) {
-		if (device_field(&d, tag, val, len, err) < 0)
-			goto fail;
-	}
-	if (n < 0 || d.path == NULL || d.path[0] != '/' ||
+	if (r == -1)
+		goto fail;
+	if (r < 0 || d.path == NULL || d.path[0] != '/' ||
 	    (d.type != S_IFCHR && d.type != S_IFBLK && d.type != S_IFIFO) || d.mode > 07777) {
 		sm_error_set(err, 0, "devices[%zu]: malformed (path, type or mode)", c->n_devices);
 		goto fail;
@@ -367,38 +362,28 @@ static int decode_idmap(const uint8_t *payload, uint32_t plen, uint16_t what, st
 			size_t *n, sm_error_t *err)
 {
 	const char *name = what == SM_TAG_UID_MAP ? "uidMappings" : "gidMappings";
-	uint32_t f[3] = {0, 0, 0};
-	bool have[3] = {false, false, false};
-	struct sm_tlv_reader r;
-	const uint8_t *val;
-	uint32_t len;
-	uint16_t tag;
-	int k;
+	struct sm_tlv_num f[] = {{.tag = SM_TAG_IDMAP_CONTAINER, .size = 4},
+				 {.tag = SM_TAG_IDMAP_HOST, .size = 4},
+				 {.tag = SM_TAG_IDMAP_SIZE, .size = 4}};
 
-	sm_tlv_reader_init(&r, payload, plen);
-	while ((k = sm_tlv_next(&r, &tag, &val, &len)) == 1) {
-		if (tag < SM_TAG_IDMAP_CONTAINER || tag > SM_TAG_IDMAP_SIZE)
-			continue;
-		if (have[tag - SM_TAG_IDMAP_CONTAINER] ||
-		    sm_tlv_u32(val, len, &f[tag - SM_TAG_IDMAP_CONTAINER]) < 0)
-			return sm_error_set(err, 0, "%s[%zu]: malformed field %u", name, *n, tag);
-		have[tag - SM_TAG_IDMAP_CONTAINER] = true;
-	}
-	if (k < 0 || !have[0] || !have[1] || !have[2] || f[2] == 0 || (uint64_t)f[0] + f[2] > (1ull << 32) ||
-	    (uint64_t)f[1] + f[2] > (1ull << 32))
+	if (sm_tlv_get_nums(payload, plen, f, 3) < 0 || !f[0].seen || !f[1].seen || !f[2].seen ||
+	    f[2].value == 0 || f[0].value + f[2].value > (1ull << 32) ||
+	    f[1].value + f[2].value > (1ull << 32))
 		return sm_error_set(err, 0, "%s[%zu]: malformed, incomplete, empty or past 2^32", name, *n);
 	if (*n >= SM_AGENT_IDMAP_MAX)
 		return sm_error_set(err, 0, "%s: more than %d lines (the kernel's limit)", name,
 				    SM_AGENT_IDMAP_MAX);
 	if (grow((void **)v, *n, sizeof(**v)) < 0)
 		return sm_error_set(err, ENOMEM, "%s", name);
-	(*v)[(*n)++] = (struct sm_agent_idmap){.container_id = f[0], .host_id = f[1], .size = f[2]};
+	(*v)[(*n)++] = (struct sm_agent_idmap){.container_id = (uint32_t)f[0].value,
+					       .host_id = (uint32_t)f[1].value,
+					       .size = (uint32_t)f[2].value};
 	return 0;
 }
 
-static int container_field(struct sm_agent_container *c, uint16_t tag, const uint8_t *val, uint32_t len,
-			   sm_error_t *err)
+static int container_field(void *obj, uint16_t tag, const uint8_t *val, uint32_t len, sm_error_t *err)
 {
+	struct sm_agent_container *c = obj;
 	uint32_t allowed =
 	    CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWCGROUP | CLONE_NEWUSER | CLONE_NEWNET;
 
@@ -460,20 +445,13 @@ static int container_field(struct sm_agent_container *c, uint16_t tag, const uin
 int sm_agent_container_decode(const uint8_t *payload, size_t len, struct sm_agent_container *c,
 			      sm_error_t *err)
 {
-	struct sm_tlv_reader r;
-	const uint8_t *val;
-	uint32_t vlen;
-	uint16_t tag;
-	int n;
+	int r;
 
 	memset(c, 0, sizeof(*c));
-	sm_tlv_reader_init(&r, payload, len);
-	while ((n = sm_tlv_next(&r, &tag, &val, &vlen)) == 1) {
-		if (container_field(c, tag, val, vlen, err) < 0)
-			return -1;
-	}
-	if (n < 0)
+	if ((r = decode_fields(payload, len, container_field, c, err)) == SM_TLV_MALFORMED)
 		return sm_error_set(err, 0, "truncated field in the request");
+	if (r < 0)
+		return -1;
 	if ((c->rootfs_tag == NULL) == (c->rootfs_path == NULL))
 		return sm_error_set(err, 0,
 				    "root: exactly one of the rootfs tag (field %u) and path (field %u)",

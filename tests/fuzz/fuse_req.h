@@ -148,27 +148,38 @@ static inline void fuse_req_send(struct sm_fuse_server *s, const uint8_t *req, s
 }
 
 /*
+ * Writes into BUF (CAP bytes) the request OPCODE numbered UNIQUE on NODEID: the header, ARGSZ bytes
+ * of ARG, then EXTRALEN bytes of EXTRA (a name, data). Returns its length; aborts when it does not
+ * fit (a test's own mistake). The unit tests build their requests with it too.
+ */
+static inline size_t fuse_req_put(uint8_t *buf, size_t cap, uint32_t opcode, uint64_t unique, uint64_t nodeid,
+				  const void *arg, size_t argsz, const void *extra, size_t extralen)
+{
+	struct fuse_in_header h = {0};
+
+	if (sizeof(h) + argsz + extralen > cap)
+		abort();
+	h.len = (uint32_t)(sizeof(h) + argsz + extralen);
+	h.opcode = opcode;
+	h.unique = unique;
+	h.nodeid = nodeid;
+	memcpy(buf, &h, sizeof(h));
+	if (argsz)
+		memcpy(buf + sizeof(h), arg, argsz);
+	if (extralen)
+		memcpy(buf + sizeof(h) + argsz, extra, extralen);
+	return h.len;
+}
+
+/*
  * Builds into BUF (FUSE_REQ_MAX bytes) the request OPCODE on NODEID: the header, ARGSZ bytes of ARG,
  * then NAME with its NUL when not NULL. Returns its length.
  */
 static inline size_t fuse_req_build(uint8_t *buf, uint32_t opcode, uint64_t nodeid, const void *arg,
 				    size_t argsz, const char *name)
 {
-	struct fuse_in_header h = {0};
-	size_t nl = name ? strlen(name) + 1 : 0;
-
-	if (sizeof(h) + argsz + nl > FUSE_REQ_MAX)
-		abort();
-	h.len = (uint32_t)(sizeof(h) + argsz + nl);
-	h.opcode = opcode;
-	h.unique = 1;
-	h.nodeid = nodeid;
-	memcpy(buf, &h, sizeof(h));
-	if (argsz)
-		memcpy(buf + sizeof(h), arg, argsz);
-	if (nl)
-		memcpy(buf + sizeof(h) + argsz, name, nl);
-	return h.len;
+	return fuse_req_put(buf, FUSE_REQ_MAX, opcode, 1, nodeid, arg, argsz, name,
+			    name ? strlen(name) + 1 : 0);
 }
 
 /* Builds the request (as fuse_req_build) and sends it whole to S. */

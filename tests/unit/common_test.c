@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
+#include <dirent.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +32,14 @@ static void test_error(void)
 	ok(sm_error_set(NULL, EIO, "ignored") == -EIO, "NULL err is allowed");
 }
 
+static mode_t current_umask(void)
+{
+	mode_t m = umask(022);
+
+	umask(m);
+	return m;
+}
+
 static void test_files(void)
 {
 	char dir[] = "/tmp/sm-common-XXXXXX";
@@ -46,6 +55,28 @@ static void test_files(void)
 	ok(sm_read_file(path, 1 << 20, &data, &len, &err) == 0 && len == 7 && strcmp(data, "{\"a\":1}") == 0,
 	   "read back");
 	ok(stat(path, &st) == 0 && (st.st_mode & 0777) == 0600, "mode kept");
+	{
+		/* The pid-named temporary file of old is squatted (as by another pid 1's write). */
+		cleanup_free char *squat = sm_xasprintf("%s.tmp.%d", path, (int)getpid());
+		DIR *d;
+		struct dirent *e;
+		int others = 0;
+
+		ok(mkdir(squat, 0700) == 0, "squat the pid-named temporary name");
+		ok(sm_write_file_atomic(path, "{\"a\":2}", 7, 0640, &err) == 0,
+		   "atomic write with a squatted pid-named temporary: %s", err.msg);
+		ok(stat(path, &st) == 0 && (st.st_mode & 0777) == (0640 & ~current_umask()) &&
+		       st.st_size == 7,
+		   "replaced (mode %o)", st.st_mode & 0777);
+		ok(rmdir(squat) == 0, "the squatter was left alone");
+		d = opendir(dir);
+		while (d != NULL && (e = readdir(d)) != NULL)
+			others += strcmp(e->d_name, ".") && strcmp(e->d_name, "..") &&
+				  strcmp(e->d_name, "state.json");
+		if (d != NULL)
+			closedir(d);
+		ok(d != NULL && others == 0, "no temporary file left behind (%d)", others);
+	}
 	free(data);
 	data = NULL;
 	ok(sm_read_file(path, 4, &data, &len, &err) == -EFBIG && strstr(err.msg, "state.json") != NULL,

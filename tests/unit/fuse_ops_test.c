@@ -11,6 +11,7 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include "tests/fuzz/fuse_req.h"
 #include "tests/tap.h"
 #include "tests/unit/fuse_testlib.h"
 
@@ -737,23 +738,13 @@ static void test_readonly(void)
 static int thread_req(uint32_t op, uint64_t nodeid, const void *arg, size_t argsz, const char *name,
 		      void *reply, size_t cap)
 {
-	uint8_t req[256];
-	struct fuse_in_header h = {0};
+	uint8_t req[FUSE_REQ_MAX];
 	struct fuse_out_header oh = {0};
-	size_t nl = name ? strlen(name) + 1 : 0, written;
-	struct iovec in = {req, sizeof(h) + argsz + nl};
+	size_t written;
+	struct iovec in = {req, fuse_req_build(req, op, nodeid, arg, argsz, name)};
 	struct iovec out[2] = {{&oh, sizeof(oh)}, {reply, cap}};
 	sm_error_t err = SM_ERROR_INIT;
 
-	h.len = (uint32_t)in.iov_len;
-	h.opcode = op;
-	h.unique = 1;
-	h.nodeid = nodeid;
-	memcpy(req, &h, sizeof(h));
-	if (argsz)
-		memcpy(req + sizeof(h), arg, argsz);
-	if (nl)
-		memcpy(req + sizeof(h) + argsz, name, nl);
 	if (sm_fuse_handle(T.s, &in, 1, out, 2, &written, &err) < 0)
 		return -9999;
 	return written ? oh.error : 0;

@@ -70,9 +70,69 @@ static void test_malformed(void)
 	ok(sm_tlv_str(nul, sizeof(nul), &s) == -EPROTO, "string with NUL refused");
 }
 
+struct visits {
+	int n, stop_at;
+	uint16_t tags[8];
+};
+
+static int visit(void *ctx, uint16_t tag, const uint8_t *val, uint32_t len)
+{
+	struct visits *v = ctx;
+
+	(void)val;
+	(void)len;
+	if (v->n < 8)
+		v->tags[v->n] = tag;
+	if (++v->n == v->stop_at)
+		return -7;
+	return 0;
+}
+
+/* sm_tlv_find, sm_tlv_walk and sm_tlv_get_nums over one payload, then over broken ones. */
+static void test_helpers(void)
+{
+	struct sm_buf b = {0};
+	struct visits v = {0};
+	struct sm_tlv_num nums[] = {{.tag = 2, .size = 4}, {.tag = 3, .size = 8}, {.tag = 9, .size = 4}};
+	const uint8_t *val;
+	uint32_t len;
+
+	sm_tlv_put_str(&b, 1, "x");
+	sm_tlv_put_u32(&b, 2, 0xdeadbeef);
+	sm_tlv_put_u64(&b, 3, 0x0102030405060708ull);
+	sm_tlv_put_u32(&b, 2, 5);
+	ok(sm_tlv_find(b.data, b.len, 2, &val, &len) == 1 && len == 4 && val[0] == 0xef, "find: the first");
+	ok(sm_tlv_find(b.data, b.len, 4, &val, &len) == 0, "find: absent");
+	ok(sm_tlv_find(b.data, b.len - 1, 4, &val, &len) == -EPROTO, "find: malformed");
+	ok(sm_tlv_walk(b.data, b.len, visit, &v) == 0 && v.n == 4 && v.tags[0] == 1 && v.tags[3] == 2,
+	   "walk: every field in order (%d)", v.n);
+	v = (struct visits){.stop_at = 2};
+	ok(sm_tlv_walk(b.data, b.len, visit, &v) == -7 && v.n == 2, "walk: stops at the visitor's error");
+	v = (struct visits){0};
+	ok(sm_tlv_walk(b.data, b.len - 1, visit, &v) == SM_TLV_MALFORMED && v.n == 0,
+	   "walk: a malformed payload is refused before any visit");
+	ok(sm_tlv_get_nums(b.data, b.len, nums, 3) == -EINVAL, "nums: a repeated field is refused");
+	ok(sm_tlv_get_nums(b.data, b.len - 10, nums, 3) == 0 && nums[0].seen && nums[0].value == 0xdeadbeef &&
+	       nums[1].seen && nums[1].value == 0x0102030405060708ull && !nums[2].seen,
+	   "nums: u32 and u64 read, the absent one not seen");
+	ok(sm_tlv_get_nums(b.data, b.len - 1, nums, 3) == -EPROTO, "nums: malformed payload");
+	nums[1].size = 4;
+	ok(sm_tlv_get_nums(b.data, b.len - 10, nums, 3) == -EINVAL, "nums: wrong size refused");
+	nums[1].size = 8;
+	ok(sm_tlv_get_nums_why(b.data, b.len - 10, 4096, nums, 3) == NULL, "nums why: NULL when fine");
+	ok(strstr(sm_tlv_get_nums_why(b.data, b.len - 10, 10, nums, 3), "too large") != NULL,
+	   "nums why: over the request's limit");
+	ok(strstr(sm_tlv_get_nums_why(b.data, b.len - 1, 4096, nums, 3), "truncated") != NULL,
+	   "nums why: truncated");
+	ok(strstr(sm_tlv_get_nums_why(b.data, b.len, 4096, nums, 3), "repeated") != NULL,
+	   "nums why: repeated");
+	sm_buf_free(&b);
+}
+
 int main(void)
 {
 	test_roundtrip();
 	test_malformed();
+	test_helpers();
 	return tap_done();
 }

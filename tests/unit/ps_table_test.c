@@ -144,6 +144,14 @@ int main(void)
 		sm_ps_list_free(&l);
 		sm_buf_free(&bad);
 		sm_buf_free(&e);
+		sm_tlv_put_u32(&e, SM_TAG_PROC_PID, 9);
+		sm_tlv_put_u64(&e, SM_TAG_PROC_PPID, 1); /* a u32 field with 8 bytes */
+		sm_tlv_put(&bad, SM_TAG_PROC, e.data, (uint32_t)e.len);
+		ok(sm_ps_decode(bad.data, bad.len, &l, &err) < 0 && strstr(err.msg, "malformed process field"),
+		   "a malformed field in an entry: %s", err.msg);
+		sm_ps_list_free(&l);
+		sm_buf_free(&bad);
+		sm_buf_free(&e);
 	}
 	{
 		/* Control characters from the guest never reach the terminal. */

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "common/util.h"
+#include "tests/fuzz/fuse_req.h"
 #include "tests/tap.h"
 #include "tests/unit/virtio_ring.h"
 #include "virtiofs/device.h"
@@ -257,19 +258,10 @@ static bool wait_used(struct env *e, unsigned int qi, uint16_t idx)
 static uint64_t put_request(struct env *e, uint32_t opcode, uint64_t nodeid, const void *arg, size_t argsz,
 			    const void *extra, size_t extralen)
 {
-	struct fuse_in_header h = {0};
-	uint64_t gpa = galloc(e, sizeof(h) + argsz + extralen);
-	uint8_t *p = fake_ptr(&e->q[0], gpa);
+	size_t len = sizeof(struct fuse_in_header) + argsz + extralen;
+	uint64_t gpa = galloc(e, len);
 
-	h.len = (uint32_t)(sizeof(h) + argsz + extralen);
-	h.opcode = opcode;
-	h.unique = ++e->unique;
-	h.nodeid = nodeid;
-	memcpy(p, &h, sizeof(h));
-	if (argsz)
-		memcpy(p + sizeof(h), arg, argsz);
-	if (extralen)
-		memcpy(p + sizeof(h) + argsz, extra, extralen);
+	fuse_req_put(fake_ptr(&e->q[0], gpa), len, opcode, ++e->unique, nodeid, arg, argsz, extra, extralen);
 	return gpa;
 }
 
