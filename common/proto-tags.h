@@ -39,6 +39,7 @@
 #define SM_AGENT_FEATURE_USERNS (1u << 1)     /* NAMESPACES CLONE_NEWUSER/NEWNET, UID_MAP, GID_MAP */
 #define SM_AGENT_FEATURE_PIDS_LIMIT (1u << 2) /* PIDS_LIMIT */
 #define SM_AGENT_FEATURE_UPDATE (1u << 3)     /* UPDATE (PIDS_LIMIT, MEMORY_LIMIT of a running container) */
+#define SM_AGENT_FEATURE_PROC_ATTRS (1u << 4) /* SCHED, IOPRIO, CPUS_*, TIME_OFFSET, CLONE_NEWTIME */
 
 /*
  * UPDATE: PIDS_LIMIT and MEMORY_LIMIT (u64 each, at least one, each at most once) are the new
@@ -109,6 +110,10 @@ enum sm_proto_tag {
 	SM_TAG_SECCOMP_FLAGS = 49, /* u32: SECCOMP_FILTER_FLAG_* for seccomp(SECCOMP_SET_MODE_FILTER) */
 	SM_TAG_TERMINAL_HVC = 50,  /* u32 0/1, with TERMINAL: the terminal is the guest's virtio console
 				      /dev/hvc0 (the host relays it), not a pty; no stdio over vsock */
+	SM_TAG_SCHED = 51,	   /* nested: process.scheduler, SM_TAG_SCHED_* below: sched_setattr(2) */
+	SM_TAG_IOPRIO = 52,	   /* u32: process.ioPriority, IOPRIO_PRIO_VALUE(class, level) */
+	SM_TAG_CPUS_INITIAL = 53,  /* str: EXEC, execCPUAffinity.initial ("0-3,7"), set before joining */
+	SM_TAG_CPUS_FINAL = 54,	   /* str: EXEC, execCPUAffinity.final, set last before execve */
 
 	/* ---- the container: CREATE only ---- */
 	SM_TAG_ROOTFS_TAG = 64,		/* str: the rootfs is the virtio-fs share with this tag, or */
@@ -125,7 +130,8 @@ enum sm_proto_tag {
 	SM_TAG_READONLY_PATH = 75,	/* str, repeated: linux.readonlyPaths */
 	SM_TAG_DEVICE = 76,		/* nested, repeated: SM_TAG_DEV_* below (linux.devices + defaults) */
 	SM_TAG_NAMESPACES = 77,		/* u32: CLONE_NEWPID|CLONE_NEWUTS|CLONE_NEWIPC|CLONE_NEWCGROUP
-					   (|CLONE_NEWUSER|CLONE_NEWNET, SM_AGENT_FEATURE_USERNS) to create
+					   (|CLONE_NEWUSER|CLONE_NEWNET, SM_AGENT_FEATURE_USERNS)
+					   (|CLONE_NEWTIME, with TIME_OFFSET) to create
 					   inside the guest; a mount namespace is always created */
 	SM_TAG_UID_MAP = 78,		/* nested, repeated: SM_TAG_IDMAP_* below; with CLONE_NEWUSER */
 	SM_TAG_GID_MAP = 79,		/* nested, repeated: SM_TAG_IDMAP_* below; with CLONE_NEWUSER */
@@ -134,6 +140,8 @@ enum sm_proto_tag {
 	SM_TAG_MEMORY_LIMIT = 81,	/* u64 > 0: linux.resources.memory.limit; the agent writes
 					   memory.max = min(it, MemAvailable - reserve) in that cgroup
 					   (also UPDATE, where SM_LIMIT_UNLIMITED means "max") */
+	SM_TAG_TIME_OFFSET = 82,	/* nested, repeated: SM_TAG_TOFF_* below, linux.timeOffsets; with
+					   CLONE_NEWTIME in NAMESPACES (a new time namespace in the guest) */
 
 	/* ---- SM_TAG_MOUNT sub-fields ---- */
 	SM_TAG_MNT_DEST = 96,	      /* str, required: absolute path inside the rootfs */
@@ -185,6 +193,20 @@ enum sm_proto_tag {
 	SM_TAG_PROC_COMM = 143,	      /* str: the command name (at most 15 bytes) */
 	SM_TAG_PROC_ARG = 144,	      /* str, repeated: the command line (none for zombies and kernel threads),
 					 at most SM_PS_MAX_CMDLINE bytes in all */
+
+	/* ---- SM_TAG_SCHED sub-fields (struct sched_attr of sched_setattr(2)) ---- */
+	SM_TAG_SCHED_POLICY = 160,   /* u32, required: SCHED_OTHER (0), FIFO, RR, BATCH, IDLE (5), DEADLINE */
+	SM_TAG_SCHED_NICE = 161,     /* u32 holding an int32 (-20..19) */
+	SM_TAG_SCHED_PRIORITY = 162, /* u32: sched_priority */
+	SM_TAG_SCHED_FLAGS = 163,    /* u64: SCHED_FLAG_* */
+	SM_TAG_SCHED_RUNTIME = 164,  /* u64: ns, SCHED_DEADLINE */
+	SM_TAG_SCHED_DEADLINE = 165, /* u64: ns */
+	SM_TAG_SCHED_PERIOD = 166,   /* u64: ns */
+
+	/* ---- SM_TAG_TIME_OFFSET sub-fields (one line of /proc/self/timens_offsets) ---- */
+	SM_TAG_TOFF_CLOCK = 168, /* u32, required: CLOCK_MONOTONIC (1) or CLOCK_BOOTTIME (7) */
+	SM_TAG_TOFF_SECS = 169,	 /* u64 holding an int64: seconds */
+	SM_TAG_TOFF_NSECS = 170, /* u32: nanoseconds, 0..999999999 */
 };
 
 #endif

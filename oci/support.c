@@ -176,16 +176,12 @@ int sm_oci_check_process_supported(const struct sm_oci_process *p, const char *f
 {
 	struct ctx c = {.file = file, .warnings = warnings, .err = err};
 
+	/* scheduler and execCPUAffinity: applied in the guest (guest/agent/sched.c). */
 	if (p->io_priority != NULL)
 		return refuse(&c, sm_xasprintf("%sioPriority", prefix),
-			      "not applied (the container's file I/O is done by the VMM's virtio-fs threads "
-			      "on the host)");
-	if (p->scheduler != NULL)
-		return refuse(&c, sm_xasprintf("%sscheduler", prefix),
-			      "scheduling policies are not applied in the guest");
-	if (p->exec_cpu_affinity != NULL)
-		return refuse(&c, sm_xasprintf("%sexecCPUAffinity", prefix),
-			      "CPU affinity is not applied to exec'd processes");
+			      "the guest kernel is built without a block layer (CONFIG_BLOCK), so "
+			      "ioprio_set(2) fails there with ENOSYS; the container's file I/O is done by "
+			      "the VMM's virtio-fs threads on the host");
 	if (p->user.username != NULL)
 		warn(&c, sm_xasprintf("%suser.username", prefix), "a Windows-only field");
 	if (p->command_line != NULL)
@@ -400,6 +396,15 @@ static int check_cgroups_path(struct ctx *c, const struct sm_oci_linux *l, bool 
 	return 0;
 }
 
+static bool has_namespace(const struct sm_oci_linux *l, int type)
+{
+	for (size_t i = 0; i < l->n_namespaces; i++) {
+		if (l->namespaces[i].type == type)
+			return true;
+	}
+	return false;
+}
+
 #define IDMAP_LINES_MAX 340 /* the kernel's limit of lines in a uid_map or gid_map */
 
 /* A user namespace (created in the guest) needs both mappings; mappings need the namespace. */
@@ -433,10 +438,9 @@ static int check_linux(struct ctx *c, const struct sm_oci_config *cfg, const str
 		return 0;
 	if (check_idmaps(c, l) < 0)
 		return -1;
-	if (l->n_time_offsets > 0)
+	if (l->n_time_offsets > 0 && !has_namespace(l, SM_OCI_NS_TIME))
 		return refuse(c, sm_xstrdup("linux.timeOffsets"),
-			      "time namespaces are not created in the guest (its clocks already start at "
-			      "the VM's boot)");
+			      "given without a time namespace in linux.namespaces (as runc refuses it)");
 	if (check_devices(c, l) < 0 || check_cgroups_path(c, l, o->systemd_cgroup) < 0)
 		return -1;
 	if (l->resources != NULL && check_resources(c, l->resources, cfg->process, o->cgroup) < 0)

@@ -852,9 +852,34 @@ int sm_agent_client_start(struct sm_agent_client *c, uint32_t stream, int timeou
 	return request(c, SM_MSG_START, stream, NULL, 0, NULL, timeout_ms, err);
 }
 
+/*
+ * process.scheduler, ioPriority, execCPUAffinity in an EXEC for an agent that did not announce
+ * SM_AGENT_FEATURE_PROC_ATTRS (a VM from an older sm-runtime's template or checkpoint), which
+ * would skip them silently: refused.
+ */
+static int check_exec_attrs(const struct sm_agent_client *c, const struct sm_buf *payload, sm_error_t *err)
+{
+	static const uint16_t tags[] = {SM_TAG_SCHED, SM_TAG_IOPRIO, SM_TAG_CPUS_INITIAL, SM_TAG_CPUS_FINAL};
+	const uint8_t *v;
+	uint32_t vlen;
+
+	if (c->features & SM_AGENT_FEATURE_PROC_ATTRS)
+		return 0;
+	for (size_t i = 0; i < SM_ARRAY_SIZE(tags); i++) {
+		if (sm_tlv_find(payload->data, payload->len, tags[i], &v, &vlen) > 0)
+			return sm_error_set(err, EOPNOTSUPP,
+					    "the container's guest agent is too old to apply process.scheduler, "
+					    "ioPriority or execCPUAffinity (its VM comes from an older "
+					    "sm-runtime's template or checkpoint)");
+	}
+	return 0;
+}
+
 int sm_agent_client_exec(struct sm_agent_client *c, uint32_t stream, const struct sm_buf *payload,
 			 const struct sm_agent_stdio *io, uint32_t *pid, int timeout_ms, sm_error_t *err)
 {
+	if (check_exec_attrs(c, payload, err) < 0)
+		return -1;
 	if (io != NULL && sm_agent_client_attach(c, stream, io, err) < 0)
 		return -1;
 	return request(c, SM_MSG_EXEC, stream, payload->data, payload->len, pid, timeout_ms, err);

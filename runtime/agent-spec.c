@@ -21,6 +21,9 @@
 #include "oci/support.h"
 #include "runtime/agent-spec.h"
 
+#ifndef CLONE_NEWTIME
+#define CLONE_NEWTIME 0x00000080
+#endif
 #ifndef MS_NOSYMFOLLOW
 #define MS_NOSYMFOLLOW 256
 #endif
@@ -361,8 +364,63 @@ static void put_caps(struct sm_buf *b, const struct sm_oci_capabilities *caps)
 		put_u64(b, sets[i].tag, caps->present[sets[i].set] ? caps->mask[sets[i].set] : 0);
 }
 
+static int put_process(struct sm_buf *b, const struct sm_oci_process *p, const struct sm_oci_seccomp *seccomp,
+		       bool exec, sm_error_t *err);
+
+/* CLOCK_* ids of the timeOffsets clocks (time_namespaces(7) offsets only these). */
+#define CLOCK_ID_MONOTONIC 1
+#define CLOCK_ID_BOOTTIME 7
+#define IOPRIO_CLASS_SHIFT 13
+
+/* process.scheduler, ioPriority and (exec) execCPUAffinity, applied by the guest before execve. */
+static int put_process_attrs(struct sm_buf *b, const struct sm_oci_process *p, bool exec, sm_error_t *err)
+{
+	const struct sm_oci_scheduler *s = p->scheduler;
+
+	if (s != NULL) {
+		struct sm_buf in = {0};
+
+		put_u32(&in, SM_TAG_SCHED_POLICY, (uint32_t)s->policy);
+		if (s->nice.set)
+			put_u32(&in, SM_TAG_SCHED_NICE, (uint32_t)(int32_t)s->nice.val);
+		if (s->priority.set)
+			put_u32(&in, SM_TAG_SCHED_PRIORITY, (uint32_t)s->priority.val);
+		if (s->flags)
+			put_u64(&in, SM_TAG_SCHED_FLAGS, s->flags);
+		if (s->runtime.set)
+			put_u64(&in, SM_TAG_SCHED_RUNTIME, s->runtime.val);
+		if (s->deadline.set)
+			put_u64(&in, SM_TAG_SCHED_DEADLINE, s->deadline.val);
+		if (s->period.set)
+			put_u64(&in, SM_TAG_SCHED_PERIOD, s->period.val);
+		if (put_nested(b, SM_TAG_SCHED, &in, err) < 0)
+			return -1;
+	}
+	if (p->io_priority != NULL)
+		put_u32(b, SM_TAG_IOPRIO,
+			((uint32_t)p->io_priority->class_ << IOPRIO_CLASS_SHIFT) |
+			    (uint32_t)p->io_priority->priority);
+	/* runc applies execCPUAffinity to exec'd processes only, not to the container's first. */
+	if (exec && p->exec_cpu_affinity != NULL) {
+		const char *initial = p->exec_cpu_affinity->initial, *final = p->exec_cpu_affinity->final;
+
+		if (initial != NULL && initial[0] != '\0' &&
+		    put_str(b, SM_TAG_CPUS_INITIAL, initial, err) < 0)
+			return sm_error_prefix(err, "process.execCPUAffinity.initial: ");
+		if (final != NULL && final[0] != '\0' && put_str(b, SM_TAG_CPUS_FINAL, final, err) < 0)
+			return sm_error_prefix(err, "process.execCPUAffinity.final: ");
+	}
+	return 0;
+}
+
 int sm_agent_spec_process(struct sm_buf *b, const struct sm_oci_process *p,
 			  const struct sm_oci_seccomp *seccomp, sm_error_t *err)
+{
+	return put_process(b, p, seccomp, true, err);
+}
+
+static int put_process(struct sm_buf *b, const struct sm_oci_process *p, const struct sm_oci_seccomp *seccomp,
+		       bool exec, sm_error_t *err)
 {
 	for (size_t i = 0; i < p->args.n; i++) {
 		if (put_str(b, SM_TAG_ARG, p->args.v[i], err) < 0)
@@ -414,7 +472,7 @@ int sm_agent_spec_process(struct sm_buf *b, const struct sm_oci_process *p,
 			abort();
 		put_u32(b, SM_TAG_SECCOMP_FLAGS, seccomp->flags);
 	}
-	return 0;
+	return put_process_attrs(b, p, exec, err);
 }
 
 static int put_mount(struct sm_buf *b, const struct sm_oci_mount *m, size_t idx,
@@ -562,7 +620,7 @@ static int put_namespaces(struct sm_buf *b, const struct sm_oci_linux *l, sm_err
 	static const uint32_t flags[SM_OCI_NS_NTYPES] = {
 	    [SM_OCI_NS_PID] = CLONE_NEWPID,   [SM_OCI_NS_IPC] = CLONE_NEWIPC,
 	    [SM_OCI_NS_UTS] = CLONE_NEWUTS,   [SM_OCI_NS_CGROUP] = CLONE_NEWCGROUP,
-	    [SM_OCI_NS_USER] = CLONE_NEWUSER,
+	    [SM_OCI_NS_USER] = CLONE_NEWUSER, [SM_OCI_NS_TIME] = CLONE_NEWTIME,
 	};
 	bool own_net = false;
 	uint32_t ns = 0;
@@ -570,9 +628,9 @@ static int put_namespaces(struct sm_buf *b, const struct sm_oci_linux *l, sm_err
 	for (size_t i = 0; l != NULL && i < l->n_namespaces; i++) {
 		const struct sm_oci_namespace *n = &l->namespaces[i];
 
-		/* The VM is the network namespace (a path names a host one); time is the VM's own. */
-		if (n->type == SM_OCI_NS_NETWORK || n->type == SM_OCI_NS_TIME) {
-			own_net |= n->type == SM_OCI_NS_NETWORK && n->path == NULL;
+		/* The VM is the network namespace (a path names a host one). */
+		if (n->type == SM_OCI_NS_NETWORK) {
+			own_net |= n->path == NULL;
 			continue;
 		}
 		if (n->path != NULL)
@@ -598,6 +656,20 @@ static int put_namespaces(struct sm_buf *b, const struct sm_oci_linux *l, sm_err
 		put_idmaps(b, SM_TAG_GID_MAP, &l->gid_mappings);
 	} else if (l != NULL && (l->uid_mappings.n > 0 || l->gid_mappings.n > 0)) {
 		return sm_error_set(err, 0, "linux.uidMappings: given without a user namespace");
+	}
+	if (l->n_time_offsets > 0 && !(ns & CLONE_NEWTIME))
+		return sm_error_set(err, 0, "linux.timeOffsets: given without a time namespace");
+	for (size_t i = 0; i < l->n_time_offsets; i++) {
+		const struct sm_oci_time_offset *t = &l->time_offsets[i];
+		struct sm_buf in = {0};
+
+		put_u32(&in, SM_TAG_TOFF_CLOCK,
+			strcmp(t->clock, "boottime") == 0 ? CLOCK_ID_BOOTTIME : CLOCK_ID_MONOTONIC);
+		put_u64(&in, SM_TAG_TOFF_SECS, (uint64_t)t->secs);
+		put_u32(&in, SM_TAG_TOFF_NSECS, t->nanosecs);
+		if (sm_tlv_put(b, SM_TAG_TIME_OFFSET, in.data, (uint32_t)in.len) < 0)
+			abort();
+		sm_buf_free(&in);
 	}
 	return 0;
 }
@@ -694,7 +766,7 @@ int sm_agent_spec_create(struct sm_buf *b, const struct sm_oci_config *cfg,
 		put_hvc_devices(b, cfg);
 	if (l != NULL && (put_namespaces(b, l, err) < 0 || put_linux(b, l, err) < 0))
 		return sm_error_prefix(err, "config.json: ");
-	if (sm_agent_spec_process(b, cfg->process, l ? l->seccomp : NULL, err) < 0)
+	if (put_process(b, cfg->process, l ? l->seccomp : NULL, false, err) < 0)
 		return sm_error_prefix(err, "config.json: ");
 	if (o->terminal_hvc && cfg->process->terminal)
 		put_u32(b, SM_TAG_TERMINAL_HVC, 1);

@@ -76,8 +76,9 @@ static const char *const mount_options[] = {"acl",
 /* startContainer would have to run inside the guest: refused (runtime/hooks.h). */
 static const char *const hooks[] = {"prestart",	 "createRuntime", "createContainer",
 				    "poststart", "poststop",	  NULL};
-/* The network namespace is the VM's own; user namespaces are made in the guest; time is not. */
-static const char *const namespaces[] = {"cgroup", "ipc", "mount", "network", "pid", "user", "uts", NULL};
+/* The network namespace is the VM's own; user and time namespaces are made in the guest. */
+static const char *const namespaces[] = {"cgroup", "ipc",  "mount", "network", "pid",
+					 "time",   "user", "uts",   NULL};
 static const char *const seccomp_actions[] = {
     "SCMP_ACT_ALLOW",	     "SCMP_ACT_ERRNO",	     "SCMP_ACT_KILL",
     "SCMP_ACT_KILL_PROCESS", "SCMP_ACT_KILL_THREAD", "SCMP_ACT_LOG",

@@ -411,30 +411,45 @@ static bool may_map(void)
 	return syscall(SYS_capget, &h, d) == 0 && (d[0].effective & want) == want;
 }
 
-/* Fork the mapper, unshare, let the mapper write the maps. 1: no namespace (logged), 0: mapped. */
-static int unshare_and_map(const struct userns_maps *m, pid_t proc_pid, sm_error_t *err)
+/*
+ * Fork a helper that keeps the privileges the monitor is about to give up, joined to it by a
+ * SOCK_SEQPACKET pair. Returns the child's pid in the parent and 0 in the child, with *sock this
+ * side's end; <0 with err naming `what` when the pair or the fork fails.
+ */
+static pid_t fork_helper(const char *what, int *sock, sm_error_t *err)
 {
-	char reply[sizeof(err->msg)];
-	pid_t monitor = getpid(), pid;
-	int sv[2], e, status;
+	int sv[2], e;
+	pid_t pid;
 
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
-		return sm_error_set(err, errno, "VMM user namespace: socketpair");
+		return sm_error_set(err, errno, "%s: socketpair", what);
 	pid = fork();
 	if (pid < 0) {
 		e = errno;
 		close(sv[0]);
 		close(sv[1]);
-		return sm_error_set(err, e, "VMM user namespace: fork its mapper");
+		return sm_error_set(err, e, "%s: fork", what);
 	}
-	if (pid == 0) {
-		close(sv[0]);
-		mapper_main(sv[1], monitor, proc_pid, m);
-	}
-	close(sv[1]);
+	close(sv[pid == 0 ? 0 : 1]);
+	*sock = sv[pid == 0 ? 1 : 0];
+	return pid;
+}
+
+/* Fork the mapper, unshare, let the mapper write the maps. 1: no namespace (logged), 0: mapped. */
+static int unshare_and_map(const struct userns_maps *m, pid_t proc_pid, sm_error_t *err)
+{
+	char reply[sizeof(err->msg)];
+	pid_t monitor = getpid(), pid;
+	int sock, e, status;
+
+	pid = fork_helper("VMM user namespace: its mapper", &sock, err);
+	if (pid < 0)
+		return -1;
+	if (pid == 0)
+		mapper_main(sock, monitor, proc_pid, m);
 	if (unshare(CLONE_NEWUSER) < 0) {
 		e = errno;
-		(void)helper_round(sv[0], pid, 'x', reply, sizeof(reply), &status);
+		(void)helper_round(sock, pid, 'x', reply, sizeof(reply), &status);
 		/* Refused by policy (user.max_user_namespaces, an LSM): as without the privilege. */
 		if (e != EPERM && e != EACCES && e != ENOSPC && e != EUSERS)
 			return sm_error_set(err, e, "VMM: unshare(CLONE_NEWUSER)");
@@ -442,7 +457,7 @@ static int unshare_and_map(const struct userns_maps *m, pid_t proc_pid, sm_error
 		return 1;
 	}
 	/* From here on there is no way back: an unmapped namespace would leave the VMM without files. */
-	if (helper_round(sv[0], pid, 'g', reply, sizeof(reply), &status) <= 0)
+	if (helper_round(sock, pid, 'g', reply, sizeof(reply), &status) <= 0)
 		return sm_error_set(
 		    err, 0, "VMM user namespace: its mapper ended without an answer (status %d)", status);
 	if (strcmp(reply, "ok") != 0)
@@ -489,7 +504,7 @@ int sm_jail_prepare(const char *state_dir, int *keep_fd, sm_error_t *err)
 {
 	const char *env = getenv("SM_JAIL");
 	pid_t monitor = getpid(), proc_pid;
-	int sv[2];
+	int sock;
 	pid_t pid;
 
 	*keep_fd = -1;
@@ -521,24 +536,16 @@ int sm_jail_prepare(const char *state_dir, int *keep_fd, sm_error_t *err)
 	/* Slave: host unmounts still reach the copy until the pivot, nothing goes back to the host. */
 	if (mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) < 0)
 		return sm_error_set(err, errno, "VMM jail: make the mount namespace a slave of the host's");
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
-		return sm_error_set(err, errno, "VMM jail: socketpair");
-	pid = fork();
-	if (pid < 0) {
-		close(sv[0]);
-		close(sv[1]);
-		return sm_error_set(err, errno, "VMM jail: fork its helper");
-	}
-	if (pid == 0) {
-		close(sv[0]);
-		helper_main(sv[1], canon, monitor, proc_pid);
-	}
-	close(sv[1]);
+	pid = fork_helper("VMM jail: its helper", &sock, err);
+	if (pid < 0)
+		return -1;
+	if (pid == 0)
+		helper_main(sock, canon, monitor, proc_pid);
 	free(jail.state_dir);
 	jail.state_dir = steal_ptr(&canon);
-	jail.sock = sv[0];
+	jail.sock = sock;
 	jail.helper = pid;
-	*keep_fd = sv[0];
+	*keep_fd = sock;
 	return 0;
 }
 

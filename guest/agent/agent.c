@@ -115,7 +115,7 @@ static void send_hello(struct sm_agent *a)
 	sm_tlv_put_str(&a->out, SM_TAG_AGENT, AGENT_NAME);
 	sm_tlv_put_u32(&a->out, SM_TAG_FEATURES,
 		       SM_AGENT_FEATURE_SET_TIME | SM_AGENT_FEATURE_USERNS | SM_AGENT_FEATURE_PIDS_LIMIT |
-			   SM_AGENT_FEATURE_UPDATE);
+			   SM_AGENT_FEATURE_UPDATE | SM_AGENT_FEATURE_PROC_ATTRS);
 	sm_frame_end(&a->out, off);
 }
 

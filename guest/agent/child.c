@@ -220,7 +220,7 @@ static int join_owner_userns(int mnt_fd, ino_t own_userns, sm_error_t *err)
 
 static int enter_container(const struct sm_agent_child_args *a, sm_error_t *err)
 {
-	static const char *const names[SM_AGENT_NS_COUNT] = {"mnt", "uts", "ipc", "cgroup", "net"};
+	static const char *const names[SM_AGENT_NS_COUNT] = {"mnt", "uts", "ipc", "cgroup", "net", "time"};
 	struct stat own;
 
 	/* The pids cgroup first: its path is in the agent's mount namespace. */
@@ -549,8 +549,14 @@ static int set_user_and_caps(const struct sm_agent_process *p, sm_error_t *err)
 static int child_setup(const struct sm_agent_child_args *a, int *master, sm_error_t *err)
 {
 	const struct sm_agent_process *p = a->proc;
+	struct sm_agent_cpus vm_cpus;
+	const struct sm_agent_cpus *avail = &vm_cpus;
 	cleanup_close int hvc_fd = -1;
 	int cwd_errno;
+
+	/* The agent never narrows its affinity: what the child inherits is every CPU of the VM. */
+	if ((p->cpus_initial.set || p->cpus_final.set) && sm_agent_cpus_available(&vm_cpus, err) < 0)
+		return -1;
 
 	if (setsid() < 0)
 		return sm_error_set(err, errno, "setsid");
@@ -570,12 +576,24 @@ static int child_setup(const struct sm_agent_child_args *a, int *master, sm_erro
 			return sm_error_set(err, errno, "terminal: open " SM_AGENT_HVC_PATH);
 	}
 	if (a->ctr != NULL) {
-		if (sm_agent_setup_container(a->ctr, a->staging_dir, err) < 0)
+		/* Before the container's /proc replaces the agent's. */
+		if (sm_agent_timens_create(a->ctr, err) < 0 ||
+		    sm_agent_setup_container(a->ctr, a->staging_dir, err) < 0)
 			return -1;
-	} else if (enter_container(a, err) < 0) {
-		return -1;
+	} else {
+		/* execCPUAffinity.initial before joining the container (runc: before its cgroup). */
+		if (p->cpus_initial.set &&
+		    sm_agent_cpus_apply(&p->cpus_initial, avail, "process.execCPUAffinity.initial", err) < 0)
+			return -1;
+		if (enter_container(a, err) < 0)
+			return -1;
 	}
 	if (p->terminal ? setup_terminal(p, hvc_fd, master, err) < 0 : setup_stdio(a, err) < 0)
+		return -1;
+	/* As root of the guest (raising a priority needs CAP_SYS_NICE), before seccomp. */
+	if (p->sched.set && sm_agent_sched_apply(&p->sched, err) < 0)
+		return -1;
+	if (p->has_ioprio && sm_agent_ioprio_apply(p->ioprio, err) < 0)
 		return -1;
 	/* After the setup (a low RLIMIT_NOFILE must not break it), before the capabilities go. */
 	for (size_t i = 0; i < p->n_rlimits; i++) {
@@ -607,6 +625,10 @@ static int child_setup(const struct sm_agent_child_args *a, int *master, sm_erro
 	if (p->no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		return sm_error_set(err, errno, "noNewPrivileges");
 	umask((mode_t)p->umask);
+	/* Last before execve (runc: final). The START wait between does not run container code. */
+	if (p->cpus_final.set &&
+	    sm_agent_cpus_apply(&p->cpus_final, avail, "process.execCPUAffinity.final", err) < 0)
+		return -1;
 	return 0;
 }
 

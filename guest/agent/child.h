@@ -16,7 +16,15 @@
 #include "guest/agent/spec.h"
 
 /* Namespaces an EXEC joins, as fds opened from /proc/<init>/ns/... by the agent (-1 = none). */
-enum { SM_AGENT_NS_MNT, SM_AGENT_NS_UTS, SM_AGENT_NS_IPC, SM_AGENT_NS_CGROUP, SM_AGENT_NS_NET, SM_AGENT_NS_COUNT };
+enum {
+	SM_AGENT_NS_MNT,
+	SM_AGENT_NS_UTS,
+	SM_AGENT_NS_IPC,
+	SM_AGENT_NS_CGROUP,
+	SM_AGENT_NS_NET,
+	SM_AGENT_NS_TIME, /* from /proc/<init>/ns/time_for_children: init reports before its execve */
+	SM_AGENT_NS_COUNT
+};
 
 /* The guest's virtio console, the terminal of a process with terminal_hvc. */
 #define SM_AGENT_HVC_PATH "/dev/hvc0"
@@ -114,6 +122,30 @@ uint64_t sm_agent_memory_max(uint64_t limit, uint64_t mem_available);
 /* MemAvailable of /proc/meminfo in bytes; 0 when it cannot be read (then the limit is used as is). */
 uint64_t sm_agent_mem_available(void);
 int sm_agent_cgroup_join(const char *staging_dir, sm_error_t *err);
+
+/* process.scheduler: sched_setattr(2) on the caller; the error names the field. */
+int sm_agent_sched_apply(const struct sm_agent_sched *s, sm_error_t *err);
+
+/* process.ioPriority: ioprio_set(IOPRIO_WHO_PROCESS, 0, ioprio); the error names the field. */
+int sm_agent_ioprio_apply(uint32_t ioprio, sm_error_t *err);
+
+/* The CPUs the caller may run on (sched_getaffinity): before any change, the VM's CPUs. */
+int sm_agent_cpus_available(struct sm_agent_cpus *out, sm_error_t *err);
+
+/*
+ * sched_setaffinity(want) on the caller, after checking that every CPU of want is in avail (the
+ * VM's CPUs) and that want is not empty; errors name field ("process.execCPUAffinity.final").
+ */
+int sm_agent_cpus_apply(const struct sm_agent_cpus *want, const struct sm_agent_cpus *avail,
+			const char *field, sm_error_t *err);
+
+/*
+ * CREATE child, with the agent's /proc still visible: with CLONE_NEWTIME in c->namespaces,
+ * unshare(CLONE_NEWTIME) and write c's offsets to /proc/self/timens_offsets, so the container
+ * process enters the namespace with them at its execve (and EXEC joins it). Offsets without the
+ * namespace are refused.
+ */
+int sm_agent_timens_create(const struct sm_agent_container *c, sm_error_t *err);
 
 /*
  * Write the setup result on the sync socket: code 0 with master_fd (or -1) on success, the error

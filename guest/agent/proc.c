@@ -237,9 +237,11 @@ void agent_exec(struct sm_agent *a, uint32_t stream, const uint8_t *payload, siz
 
 static int open_container(struct sm_agent *a, pid_t pid)
 {
-	static const char *const names[SM_AGENT_NS_COUNT] = {"mnt", "uts", "ipc", "cgroup", "net"};
-	static const uint32_t flags[SM_AGENT_NS_COUNT] = {0, CLONE_NEWUTS, CLONE_NEWIPC, CLONE_NEWCGROUP,
-							  CLONE_NEWNET};
+	/* time_for_children: init has not reached its execve, which moves it into the new one. */
+	static const char *const names[SM_AGENT_NS_COUNT] = {"mnt",    "uts", "ipc",
+							     "cgroup", "net", "time_for_children"};
+	static const uint32_t flags[SM_AGENT_NS_COUNT] = {
+	    0, CLONE_NEWUTS, CLONE_NEWIPC, CLONE_NEWCGROUP, CLONE_NEWNET, CLONE_NEWTIME};
 	char path[64];
 
 	for (int i = 0; i < SM_AGENT_NS_COUNT; i++) {

@@ -220,8 +220,8 @@ static int process_field(void *obj, uint16_t tag, const uint8_t *val, uint32_t l
 		return 0;
 	case SM_TAG_SECCOMP_FLAGS:
 		return get_u32(val, len, tag, "seccomp flags", &p->seccomp_flags, err);
-	default:
-		return 0; /* a container field, or a newer host's optional field */
+	default: /* scheduler, ioPriority, execCPUAffinity (spec-attrs.c), or not a process field */
+		return sm_agent_process_attr_field(p, tag, val, len, err);
 	}
 }
 
@@ -384,8 +384,8 @@ static int decode_idmap(const uint8_t *payload, uint32_t plen, uint16_t what, st
 static int container_field(void *obj, uint16_t tag, const uint8_t *val, uint32_t len, sm_error_t *err)
 {
 	struct sm_agent_container *c = obj;
-	uint32_t allowed =
-	    CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWCGROUP | CLONE_NEWUSER | CLONE_NEWNET;
+	uint32_t allowed = CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWCGROUP | CLONE_NEWUSER |
+			   CLONE_NEWNET | CLONE_NEWTIME;
 
 	switch (tag) {
 	case SM_TAG_ROOTFS_TAG:
@@ -437,8 +437,8 @@ static int container_field(void *obj, uint16_t tag, const uint8_t *val, uint32_t
 		if (c->memory_limit == 0)
 			return sm_error_set(err, 0, "field %u (memory limit): 0 is not a limit", tag);
 		return 0;
-	default:
-		return 0;
+	default: /* timeOffsets (spec-attrs.c), or not a container field */
+		return sm_agent_container_attr_field(c, tag, val, len, err);
 	}
 }
 

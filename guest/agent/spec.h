@@ -31,6 +31,27 @@ enum {
 	SM_AGENT_CAP_NSETS
 };
 
+/* CPU masks of execCPUAffinity: bit n = CPU n; CPUs past SM_AGENT_MAX_CPUS are refused. */
+#define SM_AGENT_MAX_CPUS 1024
+#define SM_AGENT_CPU_WORDS (SM_AGENT_MAX_CPUS / 64)
+
+struct sm_agent_cpus {
+	bool set;
+	uint64_t mask[SM_AGENT_CPU_WORDS];
+};
+
+/* process.scheduler: the fields of struct sched_attr (sched_setattr(2)). */
+struct sm_agent_sched {
+	bool set;
+	uint32_t policy, priority;
+	int32_t nice;
+	uint64_t flags, runtime, deadline, period;
+};
+
+#ifndef CLONE_NEWTIME
+#define CLONE_NEWTIME 0x00000080
+#endif
+
 struct sm_agent_process {
 	struct sm_agent_strv args, env;
 	char *cwd;
@@ -51,6 +72,10 @@ struct sm_agent_process {
 	uint8_t *seccomp_bpf; /* struct sm_sock_filter[], seccomp_len bytes (a multiple of 8) */
 	size_t seccomp_len;
 	uint32_t seccomp_flags;
+	struct sm_agent_sched sched;
+	bool has_ioprio;
+	uint32_t ioprio;			       /* IOPRIO_PRIO_VALUE(class, level) */
+	struct sm_agent_cpus cpus_initial, cpus_final; /* EXEC: execCPUAffinity */
 };
 
 struct sm_agent_mount {
@@ -91,7 +116,30 @@ struct sm_agent_container {
 	size_t n_uid_map, n_gid_map;
 	uint64_t pids_limit;   /* 0 = none */
 	uint64_t memory_limit; /* 0 = none; with pids_limit 0 too, no guest cgroup */
+	/* With CLONE_NEWTIME: the new time namespace's offsets (linux.timeOffsets). */
+	bool has_monotonic, has_boottime;
+	int64_t monotonic_secs, boottime_secs;
+	uint32_t monotonic_nsecs, boottime_nsecs;
 };
+
+/*
+ * The process fields of process.scheduler, ioPriority and execCPUAffinity (spec-attrs.c), for
+ * the decoder's field walk: decodes tag into p when it is one of them, ignores any other tag.
+ * 0, or -1 with err naming the field.
+ */
+int sm_agent_process_attr_field(struct sm_agent_process *p, uint16_t tag, const uint8_t *val, uint32_t len,
+				sm_error_t *err);
+
+/* The same for the container's SM_TAG_TIME_OFFSET fields. */
+int sm_agent_container_attr_field(struct sm_agent_container *c, uint16_t tag, const uint8_t *val,
+				  uint32_t len, sm_error_t *err);
+
+/*
+ * Parse a CPU list ("0-3,7", the execCPUAffinity and cpuset syntax; "" is the empty set) into
+ * out->mask and set out->set. -1 with err (naming the list) on bad syntax or a CPU past
+ * SM_AGENT_MAX_CPUS.
+ */
+int sm_agent_cpulist_parse(const char *list, struct sm_agent_cpus *out, sm_error_t *err);
 
 /*
  * Decode an EXEC payload (or the process part of a CREATE payload: container fields are ignored

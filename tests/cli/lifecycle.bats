@@ -188,7 +188,7 @@ import json,sys
 f=json.loads(sys.argv[1])
 assert f["ociVersionMax"].startswith("1.2"), f
 assert "poststop" in f["hooks"] and "startContainer" not in f["hooks"]
-assert "time" not in f["linux"]["namespaces"] and "user" in f["linux"]["namespaces"]
+assert "time" in f["linux"]["namespaces"] and "user" in f["linux"]["namespaces"]
 ' "$output"
 }
 

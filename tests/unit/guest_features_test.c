@@ -238,12 +238,12 @@ static void test_decoder(void)
 		ok(decode_raw(&b, &err) < 0, "pids limit as u32 refused: %s", err.msg);
 		sm_buf_free(&b);
 	}
-	/* Unknown namespace flags stay refused (CLONE_NEWTIME is created by no one). */
+	/* Flags other than the namespaces the agent makes stay refused (0x100: CLONE_VM). */
 	{
 		sm_error_t err = SM_ERROR_INIT;
 		struct sm_buf b = {0};
 
-		sm_tlv_put_u32(&b, SM_TAG_NAMESPACES, CLONE_NEWNET | 0x80);
+		sm_tlv_put_u32(&b, SM_TAG_NAMESPACES, CLONE_NEWNET | 0x100);
 		ok(decode_raw(&b, &err) < 0, "unknown namespace flag refused: %s", err.msg);
 		sm_buf_free(&b);
 	}
