@@ -19,10 +19,12 @@
 
 #include "common/cleanup.h"
 #include "common/util.h"
+#include "oci/support.h"
 #include "runtime/agent-spec.h"
 #include "runtime/commands.h"
 #include "runtime/console-socket.h"
 #include "runtime/container.h"
+#include "runtime/log.h"
 #include "runtime/monitor-proto.h"
 
 #define MAX_ENV 256
@@ -144,6 +146,16 @@ static int build_process(const struct exec_opts *o, struct sm_oci_config *cfg, s
 			return sm_error_prefix(err, "--process: ");
 		if ((r = sm_oci_process_parse(json, len, o->process_file, &p, NULL, NULL, err)) < 0)
 			return r;
+		/* Refused fields fail here, naming the file and field, as create's check does. */
+		struct sm_oci_strv warnings = {0};
+		r = sm_oci_check_process_supported(p, o->process_file, "", &warnings, err);
+		for (size_t i = 0; i < warnings.n; i++)
+			sm_log(SM_LOG_WARN, "%s", warnings.v[i]);
+		sm_oci_strv_free(&warnings);
+		if (r < 0) {
+			sm_oci_process_free(p);
+			return r;
+		}
 	} else {
 		p = steal_ptr(&cfg->process);
 		if (p == NULL)
