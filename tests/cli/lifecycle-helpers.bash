@@ -79,6 +79,27 @@ vm_suite_setup() {
 	"$SM_TOP_SRCDIR/scripts/make-bundle.sh" "$B" "$SM" >/dev/null
 }
 
+# setup_file of a suite around one running container: vm_suite_setup, then the bundle's
+# config.json edited by the Python code on stdin (it changes the dict `c`; sys.argv[2:] are this
+# function's further arguments), created as ID=PREFIX-$$ (exported) and started. On a failed
+# create its stderr goes to fd 3 and this fails.
+vm_suite_container() {
+	local prefix=$1
+	shift
+	guest_suite_ready || return 0
+	vm_suite_setup
+	export ID=$prefix-$$
+	python3 -c 'import json, sys
+c = json.load(open(sys.argv[1]))
+exec(sys.stdin.read())
+json.dump(c, open(sys.argv[1], "w"), indent=1)' "$B/config.json" "$@" || return 1
+	"$SM" --root "$ROOT" create --bundle "$B" "$ID" </dev/null >"$D/out" 2>"$D/err" || {
+		sed 's/^/# create: /' "$D/err" >&3
+		return 1
+	}
+	"$SM" --root "$ROOT" start "$ID"
+}
+
 # teardown_file of the VM suites: every container under $ROOT force-deleted, the temporary
 # root, bundle and scratch directories removed.
 vm_suite_teardown() {

@@ -13,28 +13,13 @@ bats_require_minimum_version 1.5.0
 BOOT_OFF=1000000
 
 setup_file() {
-	guest_suite_ready || return 0
-	export ROOT B D ID
-	ROOT=$(mktemp -d)
-	B=$(mktemp -d)
-	D=$(mktemp -d)
-	ID=attrs-$$
-	"$SM_TOP_SRCDIR/scripts/make-bundle.sh" "$B" "$SM" >/dev/null
-	python3 - "$B/config.json" "$BOOT_OFF" <<'PY'
-import json, sys
-c = json.load(open(sys.argv[1]))
+	vm_suite_container attrs "$BOOT_OFF" <<'PY'
 c["process"]["args"] = ["sh", "-c", "exec sleep 1000000"]
 c["process"]["scheduler"] = {"policy": "SCHED_BATCH", "nice": 7}
 c["linux"]["namespaces"].append({"type": "time"})
 c["linux"]["timeOffsets"] = {"monotonic": {"secs": 7881, "nanosecs": 2718281},
                              "boottime": {"secs": int(sys.argv[2]), "nanosecs": 3141519}}
-json.dump(c, open(sys.argv[1], "w"), indent=1)
 PY
-	"$SM" --root "$ROOT" create --bundle "$B" "$ID" </dev/null >"$D/out" 2>"$D/err" || {
-		sed 's/^/# create: /' "$D/err" >&3
-		return 1
-	}
-	"$SM" --root "$ROOT" start "$ID"
 }
 
 teardown_file() {
@@ -44,6 +29,28 @@ teardown_file() {
 setup() {
 	suite_skip
 	SMR=("$SM" --root "$ROOT")
+}
+
+# derived_bundle DIR: a bundle in DIR on the suite's rootfs, its config.json the suite's edited
+# by the Python code on stdin (it changes the dict `c`).
+derived_bundle() {
+	mkdir -p "$1"
+	python3 -c 'import json, sys
+c = json.load(open(sys.argv[1]))
+c["root"]["path"] = sys.argv[1].rsplit("/", 1)[0] + "/rootfs"
+exec(sys.stdin.read())
+json.dump(c, open(sys.argv[2], "w"))' "$B/config.json" "$1/config.json"
+}
+
+# exec_fails FILE EXTRA_JSON MESSAGE: exec --process FILE (`true` with EXTRA_JSON's fields) fails
+# with MESSAGE in its output.
+exec_fails() {
+	process_json "$1" '["true"]' "$2"
+	run "${SMR[@]}" exec --process "$1" "$ID"
+	[ "$status" -ne 0 ] && [[ "$output" == *"$3"* ]] || {
+		echo "status $status: $output"
+		false
+	}
 }
 
 # process_json FILE ARGS_JSON EXTRA_JSON: an exec --process file (the bundle's process, replaced).
@@ -88,46 +95,26 @@ field() {
 }
 
 @test "execCPUAffinity naming a CPU the VM does not have fails the exec, naming the field" {
-	process_json "$D/cpu.json" '["true"]' '{"execCPUAffinity": {"final": "0-1"}}'
-	run "${SMR[@]}" exec --process "$D/cpu.json" "$ID"
-	[ "$status" -ne 0 ]
-	[[ "$output" == *"process.execCPUAffinity.final: CPU 1 is not one of the VM's CPUs (0)"* ]] || {
-		echo "$output"
-		false
-	}
+	exec_fails "$D/cpu.json" '{"execCPUAffinity": {"final": "0-1"}}' \
+		"process.execCPUAffinity.final: CPU 1 is not one of the VM's CPUs (0)"
 }
 
 @test "timeOffsets without a time namespace are refused before a VM starts; exec --process refuses ioPriority" {
-	mkdir -p "$D/b2"
-	python3 - "$B/config.json" "$D/b2/config.json" <<'PY'
-import json, sys
-c = json.load(open(sys.argv[1]))
-c["root"]["path"] = sys.argv[1].rsplit("/", 1)[0] + "/rootfs"
+	derived_bundle "$D/b2" <<'PY'
 c["linux"]["namespaces"] = [n for n in c["linux"]["namespaces"] if n["type"] != "time"]
-json.dump(c, open(sys.argv[2], "w"))
 PY
 	"${SMR[@]}" create --bundle "$D/b2" "$ID-t" </dev/null >"$D/t.out" 2>"$D/t.err" && false
 	grep -q "linux.timeOffsets: not supported by sm-runtime: given without a time namespace" "$D/t.err" ||
 		{ cat "$D/t.err"; false; }
-	process_json "$D/io.json" '["true"]' '{"ioPriority": {"class": "IOPRIO_CLASS_BE", "priority": 4}}'
-	run "${SMR[@]}" exec --process "$D/io.json" "$ID"
-	[ "$status" -ne 0 ]
 	# Refused on the host as create refuses it (oci/support.c): the guest kernel has no block
 	# layer (CONFIG_BLOCK), so ioprio_set(2) would be ENOSYS there.
-	[[ "$output" == *"$D/io.json: ioPriority: not supported by sm-runtime: the guest kernel is built without a block layer"* ]] || {
-		echo "$output"
-		false
-	}
+	exec_fails "$D/io.json" '{"ioPriority": {"class": "IOPRIO_CLASS_BE", "priority": 4}}' \
+		"$D/io.json: ioPriority: not supported by sm-runtime: the guest kernel is built without a block layer"
 }
 
 @test "a scheduling policy the guest kernel refuses fails create, naming process.scheduler" {
-	mkdir -p "$D/b3"
-	python3 - "$B/config.json" "$D/b3/config.json" <<'PY'
-import json, sys
-c = json.load(open(sys.argv[1]))
-c["root"]["path"] = sys.argv[1].rsplit("/", 1)[0] + "/rootfs"
+	derived_bundle "$D/b3" <<'PY'
 c["process"]["scheduler"] = {"policy": "SCHED_ISO"}  # reserved: sched_setattr says EINVAL
-json.dump(c, open(sys.argv[2], "w"))
 PY
 	"${SMR[@]}" create --bundle "$D/b3" "$ID-s" </dev/null >"$D/s.out" 2>"$D/s.err" && false
 	grep -q "process.scheduler: sched_setattr (policy 4, nice 0, priority 0, flags 0): Invalid argument" \

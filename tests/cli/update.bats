@@ -15,26 +15,11 @@ FLOOR=285212672
 SMALL=50593792 # runtime-tools' linux_cgroups_memory limit, 48.25 MiB
 
 setup_file() {
-	guest_suite_ready || return 0
-	export ROOT B D ID
-	ROOT=$(mktemp -d)
-	B=$(mktemp -d)
-	D=$(mktemp -d)
-	ID=upd-$$
-	"$SM_TOP_SRCDIR/scripts/make-bundle.sh" "$B" "$SM" >/dev/null
-	python3 - "$B/config.json" <<'PY'
-import json, sys
-c = json.load(open(sys.argv[1]))
+	vm_suite_container upd <<'PY'
 # One exec, then no forks: in the emulated guest kernel (kvm_pvm) a `sleep 1` loop would cost a
 # fork and an exec every second, slowing every exec and fork the tests make.
 c["process"]["args"] = ["sh", "-c", "echo up; exec sleep 1000000"]
-json.dump(c, open(sys.argv[1], "w"), indent=1)
 PY
-	"$SM" --root "$ROOT" create --bundle "$B" "$ID" </dev/null >"$D/out" 2>"$D/err" || {
-		sed 's/^/# create: /' "$D/err" >&3
-		return 1
-	}
-	"$SM" --root "$ROOT" start "$ID"
 }
 
 teardown_file() {
