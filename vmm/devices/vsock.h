@@ -45,6 +45,8 @@ struct sm_vsock_stats {
 	uint64_t host_connects;	 /* host-initiated connections that reached the guest */
 	uint64_t guest_connects; /* guest connects forwarded to a host socket */
 	uint64_t refused;	 /* connects refused (no socket, limit, timeout, bad CONNECT line) */
+	uint64_t rst_queued;	 /* RSTs owed to the guest for packets on no connection (counted
+				  * when the packet is handled, before it is returned) */
 	uint64_t rst_sent;	 /* RST packets sent to the guest */
 	uint64_t bad_packets;	 /* malformed guest packets or buffers (dropped) */
 	uint64_t credit_overrun; /* guest sent more than our advertised credit (connection reset) */

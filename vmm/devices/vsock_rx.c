@@ -80,6 +80,7 @@ void vsock_rstq_push(struct sm_vsock *vs, const struct vsock_hdr *pkt)
 	r->src_port = pkt->dst_port;
 	r->dst_port = pkt->src_port;
 	vs->rstq_len++;
+	VSOCK_STAT_ADD(vs, rst_queued, 1);
 }
 
 /* ---- producing one packet ---- */
