@@ -387,6 +387,103 @@ static int setup_cgroup(const struct sm_global_opts *g, const struct sm_oci_conf
 	return 0;
 }
 
+/*
+ * The terminal of process.terminal: a pty whose master goes to --console-socket (the monitor relays
+ * its slave), or the caller's own with --foreground; runc's errors for the other combinations.
+ */
+static int create_terminal(const struct sm_oci_config *cfg, struct sm_create_opts *o,
+			   struct sm_monitor_opts *mo, int *master, int *slave, char **ptyname,
+			   sm_error_t *err)
+{
+	o->terminal = cfg->process->terminal;
+	if (!cfg->process->terminal)
+		return o->console_socket == NULL
+			   ? 0
+			   : sm_error_set(err, 0,
+					  "cannot use console socket if sm-runtime will not detach or "
+					  "allocate tty");
+	if (o->console_socket != NULL) {
+		struct termios t;
+		int r;
+
+		if ((r = sm_pty_open(master, slave, ptyname, err)) < 0)
+			return r;
+		/* A relay only: the guest's line discipline (hvc0) does echo and line editing. */
+		if (tcgetattr(*slave, &t) == 0) {
+			cfmakeraw(&t);
+			(void)tcsetattr(*slave, TCSANOW, &t);
+		}
+		mo->term_in = mo->term_out = *slave;
+		return 0;
+	}
+	if (!o->foreground)
+		return sm_error_set(err, 0,
+				    "cannot allocate tty if sm-runtime will detach without setting console "
+				    "socket");
+	mo->term_in = STDIN_FILENO;
+	mo->term_out = STDOUT_FILENO;
+	return 0;
+}
+
+/*
+ * setup_cgroup, but without privileges and without any limit or cgroupsPath asked for, the
+ * container runs without a host cgroup (*out NULL), as rootless runc does.
+ */
+static int setup_cgroup_or_none(const struct sm_global_opts *g, const struct sm_oci_config *cfg,
+				const char *id, const struct sm_monitor_opts *mo, struct sm_cgroup **out,
+				sm_error_t *err)
+{
+	const struct sm_oci_linux *l = cfg->linux_cfg;
+	int r = setup_cgroup(g, cfg, id, mo, out, err);
+
+	if (r >= 0 || geteuid() == 0 || (l != NULL && (l->resources != NULL || l->cgroups_path != NULL)))
+		return r;
+	sm_log(SM_LOG_WARN, "container `%s`: no host cgroup: %s", id, err->msg);
+	sm_error_clear(err);
+	sm_cgroup_free(*out);
+	*out = NULL;
+	return 0;
+}
+
+/*
+ * Fork the monitor (which becomes the VMM); the parent keeps read_fd, the child gets mo->ready_fd.
+ * The monitor is the first process of its pid namespace, if config.json asks for one; nothing
+ * else is: the runtime returns to its own before any hook runs.
+ */
+static int fork_monitor(struct sm_monitor_opts *mo, const struct sm_container *c, struct sm_cgroup *cg,
+			int read_fd, int master, pid_t *out, sm_error_t *err)
+{
+	sigset_t oldmask;
+	int pidns_fd = -1, r;
+	pid_t pid;
+
+	if ((r = sm_jail_pid_ns_unshare(mo->cfg, &pidns_fd, err)) < 0)
+		return r;
+	fflush(NULL);
+	sm_monitor_fork_signals(&oldmask);
+	pid = fork();
+	if (pid == 0)
+		sm_monitor_child_signals(); /* first: it may be a pid namespace's init (monitor.h) */
+	else
+		sigprocmask(SIG_SETMASK, &oldmask, NULL);
+	if (pid < 0) {
+		r = sm_error_set(err, errno, "fork the monitor");
+		(void)sm_jail_pid_ns_restore(&pidns_fd, NULL);
+		return r;
+	}
+	if (pid == 0) {
+		close(read_fd);
+		if (master >= 0)
+			close(master);
+		if (pidns_fd >= 0)
+			close(pidns_fd);
+		become_monitor(mo, c->lock_fd, c->dir_fd, cg);
+	}
+	*out = pid;
+	/* Hooks and any later fork of this process stay in the runtime's pid namespace. */
+	return sm_jail_pid_ns_restore(&pidns_fd, err);
+}
+
 int sm_create_container(const struct sm_global_opts *g, struct sm_create_opts *o, pid_t *monitor_pid,
 			sm_error_t *err)
 {
@@ -396,8 +493,7 @@ int sm_create_container(const struct sm_global_opts *g, struct sm_create_opts *o
 	struct sm_cgroup *cg = NULL;
 	cleanup_free char *root = sm_container_root(g->root), *kernel = NULL, *ptyname = NULL;
 	cleanup_free char *template_dir = NULL;
-	int pipefd[2] = {-1, -1}, master = -1, slave = -1, pidns_fd = -1, r;
-	sigset_t oldmask;
+	int pipefd[2] = {-1, -1}, master = -1, slave = -1, r;
 	bool made = false;
 	pid_t pid = -1;
 
@@ -411,32 +507,8 @@ int sm_create_container(const struct sm_global_opts *g, struct sm_create_opts *o
 		goto out;
 	if ((r = vm_shape(b.cfg, g->debug, &mo, &kernel, err)) < 0)
 		goto out;
-	o->terminal = b.cfg->process->terminal;
-	if (b.cfg->process->terminal) {
-		if (o->console_socket != NULL) {
-			struct termios t;
-			if ((r = sm_pty_open(&master, &slave, &ptyname, err)) < 0)
-				goto out;
-			/* A relay only: the guest's line discipline (hvc0) does echo and line editing. */
-			if (tcgetattr(slave, &t) == 0) {
-				cfmakeraw(&t);
-				(void)tcsetattr(slave, TCSANOW, &t);
-			}
-			mo.term_in = mo.term_out = slave;
-		} else if (o->foreground) {
-			mo.term_in = STDIN_FILENO;
-			mo.term_out = STDOUT_FILENO;
-		} else {
-			r = sm_error_set(err, 0,
-					 "cannot allocate tty if sm-runtime will detach without setting "
-					 "console socket");
-			goto out;
-		}
-	} else if (o->console_socket != NULL) {
-		r = sm_error_set(err, 0,
-				 "cannot use console socket if sm-runtime will not detach or allocate tty");
+	if ((r = create_terminal(b.cfg, o, &mo, &master, &slave, &ptyname, err)) < 0)
 		goto out;
-	}
 	if ((r = sm_container_new(root, o->id, &c, err)) < 0)
 		goto out;
 	made = true;
@@ -448,18 +520,8 @@ int sm_create_container(const struct sm_global_opts *g, struct sm_create_opts *o
 	if (o->restore_image == NULL)
 		template_for(&mo, &template_dir);
 	mo.restore_image = o->restore_image;
-	if ((r = setup_cgroup(g, b.cfg, o->id, &mo, &cg, err)) < 0) {
-		const struct sm_oci_linux *l = b.cfg->linux_cfg;
-		/* Without privileges and without asking for limits, run without a cgroup, as rootless runc.
-		 */
-		if (geteuid() == 0 || (l != NULL && (l->resources != NULL || l->cgroups_path != NULL)))
-			goto out;
-		sm_log(SM_LOG_WARN, "container `%s`: no host cgroup: %s", o->id, err->msg);
-		sm_error_clear(err);
-		sm_cgroup_free(cg);
-		cg = NULL;
-		r = 0;
-	}
+	if ((r = setup_cgroup_or_none(g, b.cfg, o->id, &mo, &cg, err)) < 0)
+		goto out;
 	if (pipe2(pipefd, O_CLOEXEC) < 0) {
 		r = sm_error_set(err, errno, "pipe");
 		goto out;
@@ -471,31 +533,7 @@ int sm_create_container(const struct sm_global_opts *g, struct sm_create_opts *o
 	mo.no_pivot = o->no_pivot;
 	mo.debug = g->debug;
 	mo.ready_fd = pipefd[1];
-	/* The monitor is the first process of its pid namespace, if it gets one; nothing else is. */
-	if ((r = sm_jail_pid_ns_unshare(b.cfg, &pidns_fd, err)) < 0)
-		goto out;
-	fflush(NULL);
-	sm_monitor_fork_signals(&oldmask);
-	pid = fork();
-	if (pid == 0)
-		sm_monitor_child_signals(); /* first: it may be a pid namespace's init (monitor.h) */
-	else
-		sigprocmask(SIG_SETMASK, &oldmask, NULL);
-	if (pid < 0) {
-		r = sm_error_set(err, errno, "fork the monitor");
-		(void)sm_jail_pid_ns_restore(&pidns_fd, NULL);
-		goto out;
-	}
-	if (pid == 0) {
-		close(pipefd[0]);
-		if (master >= 0)
-			close(master);
-		if (pidns_fd >= 0)
-			close(pidns_fd);
-		become_monitor(&mo, c.lock_fd, c.dir_fd, cg);
-	}
-	/* Hooks and any later fork of this process stay in the runtime's pid namespace. */
-	if ((r = sm_jail_pid_ns_restore(&pidns_fd, err)) < 0)
+	if ((r = fork_monitor(&mo, &c, cg, pipefd[0], master, &pid, err)) < 0)
 		goto out;
 	close(pipefd[1]);
 	pipefd[1] = -1;

@@ -33,7 +33,8 @@
 /* Is rel (relative to rootfs, symlinks resolved inside it) an executable regular file? */
 static int executable_in_root(int rootfd, const char *rel)
 {
-	struct open_how how = {.flags = O_PATH | O_CLOEXEC, .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS};
+	struct open_how how = {.flags = O_PATH | O_CLOEXEC,
+			       .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS};
 	cleanup_close int fd = (int)syscall(SYS_openat2, rootfd, rel, &how, sizeof(how));
 	struct stat st;
 
@@ -360,6 +361,45 @@ static void close_stage(int keep[2])
 		}
 }
 
+/*
+ * Block the signals forwarded to the container, before the VMM's threads exist (they inherit the
+ * mask), so only the returned signalfd sees them; *oldmask is the mask to restore.
+ */
+static int block_forwarded(sigset_t *oldmask)
+{
+	sigset_t fwd;
+
+	sigemptyset(&fwd);
+	for (size_t i = 0; i < SM_ARRAY_SIZE(forwarded_signals); i++)
+		sigaddset(&fwd, forwarded_signals[i]);
+	pthread_sigmask(SIG_BLOCK, &fwd, oldmask);
+	return signalfd(-1, &fwd, SFD_CLOEXEC | SFD_NONBLOCK);
+}
+
+/*
+ * The sandbox running: restored from template_dir (its vCPUs run at once, and the console gets
+ * this terminal's size) or booted. term, when the process has a terminal, starts forwarding
+ * resizes once the console exists.
+ */
+static int start_sandbox(struct sm_sandbox_config *sb_cfg, const char *template_dir,
+			 struct host_terminal *term, struct sm_sandbox **sb, sm_error_t *err)
+{
+	int r;
+
+	if (template_dir != NULL) {
+		if ((r = sm_sandbox_restore(sb_cfg, template_dir, sb, NULL, err)) < 0)
+			return r;
+		if (sb_cfg->console_cols > 0 && sb_cfg->console_rows > 0)
+			sm_sandbox_console_set_size(*sb, sb_cfg->console_cols, sb_cfg->console_rows);
+		return term != NULL ? terminal_forward_winch(term, *sb, err) : 0;
+	}
+	if ((r = sm_sandbox_create(sb_cfg, sb, err)) < 0)
+		return r;
+	if (term != NULL && (r = terminal_forward_winch(term, *sb, err)) < 0)
+		return r;
+	return sm_machine_start(sm_sandbox_machine(*sb), err);
+}
+
 int sm_run_bundle(const char *bundle, struct sm_sandbox_config *sb_cfg, bool use_template, int64_t timeout_ns,
 		  sm_error_t *err)
 {
@@ -373,7 +413,7 @@ int sm_run_bundle(const char *bundle, struct sm_sandbox_config *sb_cfg, bool use
 	struct sm_machine_result res;
 	char tmpl[] = "/tmp/sm-vm-run-XXXXXX";
 	cleanup_close int sfd = -1;
-	sigset_t fwd, oldmask;
+	sigset_t oldmask;
 	int stage_keep[2] = {-1, -1}, r;
 
 	if ((r = sm_oci_config_load(config_path, SM_OCI_PARSE_REQUIRE_PROCESS, &cfg, err)) < 0)
@@ -386,8 +426,9 @@ int sm_run_bundle(const char *bundle, struct sm_sandbox_config *sb_cfg, bool use
 	r = sm_rootfs_find_executable(rootfs_abs, cfg->process->args.v[0], cfg->process->env.v,
 				      cfg->process->env.n, err);
 	if (r == -ENOENT) {
-		fprintf(stderr, "sm-runtime: unable to start container process: exec: \"%s\": executable file "
-				"not found in $PATH\n",
+		fprintf(stderr,
+			"sm-runtime: unable to start container process: exec: \"%s\": executable file "
+			"not found in $PATH\n",
 			cfg->process->args.v[0]);
 		return 127;
 	}
@@ -420,12 +461,7 @@ int sm_run_bundle(const char *bundle, struct sm_sandbox_config *sb_cfg, bool use
 		close_stage(stage_keep);
 		return r;
 	}
-	/* Blocked before the VMM's threads exist, so only the signalfd sees them. */
-	sigemptyset(&fwd);
-	for (size_t i = 0; i < SM_ARRAY_SIZE(forwarded_signals); i++)
-		sigaddset(&fwd, forwarded_signals[i]);
-	pthread_sigmask(SIG_BLOCK, &fwd, &oldmask);
-	sfd = signalfd(-1, &fwd, SFD_CLOEXEC | SFD_NONBLOCK);
+	sfd = block_forwarded(&oldmask);
 	if (cfg->process->terminal) {
 		sb_cfg->console = true;
 		terminal_size(cfg->process, &sb_cfg->console_cols, &sb_cfg->console_rows);
@@ -437,22 +473,8 @@ int sm_run_bundle(const char *bundle, struct sm_sandbox_config *sb_cfg, bool use
 	/* Before the VMM's threads exist: they inherit the reduced capabilities. */
 	if ((r = sm_confine_caps(err)) < 0)
 		goto out;
-	if (template_dir != NULL) {
-		/* The restored vCPUs run at once; the console gets this terminal's size. */
-		if ((r = sm_sandbox_restore(sb_cfg, template_dir, &sb, NULL, err)) < 0)
-			goto out;
-		if (sb_cfg->console_cols > 0 && sb_cfg->console_rows > 0)
-			sm_sandbox_console_set_size(sb, sb_cfg->console_cols, sb_cfg->console_rows);
-		if (cfg->process->terminal && (r = terminal_forward_winch(&term, sb, err)) < 0)
-			goto out;
-	} else {
-		if ((r = sm_sandbox_create(sb_cfg, &sb, err)) < 0)
-			goto out;
-		if (cfg->process->terminal && (r = terminal_forward_winch(&term, sb, err)) < 0)
-			goto out;
-		if ((r = sm_machine_start(sm_sandbox_machine(sb), err)) < 0)
-			goto out;
-	}
+	if ((r = start_sandbox(sb_cfg, template_dir, cfg->process->terminal ? &term : NULL, &sb, err)) < 0)
+		goto out;
 	if ((r = sm_confine_seccomp(&(struct sm_confine_opts){.debug = sb_cfg->machine.debug}, err)) < 0)
 		goto out;
 	r = run_container(sm_sandbox_machine(sb), cfg, bundle, sock, &binds, sb_cfg->dax_mib > 0,
