@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Host cgroups: create, enter, destroy, stats. */
+/* Host cgroups: create, enter, destroy. */
 #include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -183,43 +183,5 @@ int sm_cgroup_destroy(struct sm_cgroup *cg, sm_error_t *err)
 			return sm_error_set(err, EBUSY,
 					    "remove cgroup %s: still busy after killing its processes",
 					    cg->h[i].dir);
-	return 0;
-}
-
-static int read_u64(const char *dir, const char *file, uint64_t *out)
-{
-	cleanup_free char *s = NULL;
-	char *end;
-
-	if (sm_cgroup_read(dir, file, &s) < 0)
-		return -1;
-	errno = 0;
-	*out = strtoull(s, &end, 10);
-	return errno != 0 || end == s ? -1 : 0;
-}
-
-int sm_cgroup_stats(const struct sm_cgroup *cg, struct sm_cgroup_stats *st, sm_error_t *err)
-{
-	const struct sm_cgroup_hier *h;
-
-	(void)err;
-	memset(st, 0, sizeof(*st));
-	if ((h = sm_cgroup_find(cg, "memory")) != NULL)
-		st->has_memory = read_u64(h->dir, h->v2 ? "memory.current" : "memory.usage_in_bytes",
-					  &st->memory_bytes) == 0;
-	if ((h = sm_cgroup_find(cg, "pids")) != NULL)
-		st->has_pids = read_u64(h->dir, "pids.current", &st->pids) == 0;
-	h = sm_cgroup_find(cg, "cpuacct");
-	if (h != NULL && !h->v2) {
-		st->has_cpu = read_u64(h->dir, "cpuacct.usage", &st->cpu_ns) == 0;
-	} else if ((h = sm_cgroup_find(cg, "")) != NULL) {
-		/* cpu.stat's usage_usec exists on every cgroup2 cgroup, cpu controller or not. */
-		cleanup_free char *s = NULL;
-		const char *u;
-		if (sm_cgroup_read(h->dir, "cpu.stat", &s) == 0 && (u = strstr(s, "usage_usec ")) != NULL) {
-			st->cpu_ns = strtoull(u + 11, NULL, 10) * 1000;
-			st->has_cpu = true;
-		}
-	}
 	return 0;
 }

@@ -56,12 +56,28 @@ struct sm_cgroup_vm {
 	unsigned vcpus;		     /* 0 counts as 1 */
 };
 
-/* Figures for `events --stats`-like callers; a field is valid when its has_ flag is set. */
+/* A memory counter as runc's events report it; limit 0 when unknown ("max" is UINT64_MAX). */
+struct sm_cgroup_mem_entry {
+	bool has;
+	uint64_t usage, max, limit, failcnt;
+};
+
+/*
+ * Figures for `events` (runc's types.Stats): a group is valid when its has_ flag is set. Filled
+ * by sm_cgroup_stats() from the container's cgroup in whichever hierarchy holds each controller.
+ */
 struct sm_cgroup_stats {
-	bool has_memory, has_pids, has_cpu;
-	uint64_t memory_bytes; /* memory.current / memory.usage_in_bytes */
+	bool has_memory, has_pids, has_cpu, has_throttling, has_oom;
+	uint64_t memory_bytes; /* memory.current / memory.usage_in_bytes (= mem.usage) */
 	uint64_t pids;	       /* pids.current */
+	uint64_t pids_limit;   /* pids.max; 0 = "max" */
 	uint64_t cpu_ns;       /* cpu.stat usage_usec * 1000 / cpuacct.usage */
+	uint64_t cpu_user_ns, cpu_kernel_ns;
+	uint64_t nr_periods, nr_throttled, throttled_ns;
+	uint64_t oom_kills; /* memory.events / memory.oom_control oom_kill */
+	uint64_t cache;	    /* memory.stat: "cache" (v1) or "file" (v2) */
+	struct sm_cgroup_mem_entry mem, swap, kernel;
+	char *memory_stat; /* memory.stat as read ("key value" lines), malloc'd; NULL if unread */
 };
 
 /*
@@ -121,8 +137,22 @@ int sm_cgroup_enter(struct sm_cgroup *cg, pid_t pid, sm_error_t *err);
  */
 int sm_cgroup_destroy(struct sm_cgroup *cg, sm_error_t *err);
 
-/* Read memory usage, pids.current and CPU time from whichever hierarchy has each controller. */
+/*
+ * Read the cgroup's usage, limits and counters (memory, swap, kernel memory on v1, CPU time and
+ * throttling, pids, OOM kills, memory.stat) from whichever hierarchy has each controller, v1 or
+ * v2. A file that cannot be read leaves its figures unset; never fails. Free with
+ * sm_cgroup_stats_clear().
+ */
 int sm_cgroup_stats(const struct sm_cgroup *cg, struct sm_cgroup_stats *st, sm_error_t *err);
+
+/* Free what sm_cgroup_stats() allocated (memory_stat); st may be reused. */
+void sm_cgroup_stats_clear(struct sm_cgroup_stats *st);
+
+/*
+ * The value of key in "key value" lines (memory.stat, cpu.stat, memory.events, cpuacct.stat):
+ * true and *out set when a line starts with exactly that key. Pure.
+ */
+bool sm_cgroup_kv_get(const char *text, const char *key, uint64_t *out);
 
 /*
  * A malloc'd, self-contained text description of the resolved directories (one line per

@@ -48,6 +48,7 @@ int cmd_ps(int argc, char **argv, const struct sm_global_opts *g, sm_error_t *er
 int cmd_pause(int argc, char **argv, const struct sm_global_opts *g, sm_error_t *err);
 int cmd_resume(int argc, char **argv, const struct sm_global_opts *g, sm_error_t *err);
 int cmd_update(int argc, char **argv, const struct sm_global_opts *g, sm_error_t *err);
+int cmd_events(int argc, char **argv, const struct sm_global_opts *g, sm_error_t *err);
 int cmd_features(int argc, char **argv, const struct sm_global_opts *g, sm_error_t *err);
 int cmd_checkpoint(int argc, char **argv, const struct sm_global_opts *g, sm_error_t *err);
 int cmd_restore(int argc, char **argv, const struct sm_global_opts *g, sm_error_t *err);

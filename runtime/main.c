@@ -23,6 +23,7 @@ static const struct sm_command commands[] = {
 	{"pause", cmd_pause, "pause a container's VM", false},
 	{"resume", cmd_resume, "resume a paused container's VM", false},
 	{"update", cmd_update, "change a container's host cgroup limits", false},
+	{"events", cmd_events, "print a container's statistics and OOM events (JSON lines)", false},
 	{"features", cmd_features, "print the features this runtime implements", false},
 	{"spec", cmd_spec, "write a default config.json into a bundle", false},
 	{"checkpoint", cmd_checkpoint, "save a running container's VM into an image directory", false},

@@ -382,7 +382,7 @@ bad_config() {
 	[ -z "$(ls -A "$ROOT")" ]
 	assert_no_trace "$PFX-x"
 	local cmd
-	for cmd in state start kill delete ps pause resume; do
+	for cmd in state start kill delete ps pause resume events; do
 		fails_clean "$PFX-none" "does not exist" "${SMR[@]}" $cmd "$PFX-none"
 	done
 	fails_clean "$PFX-none" "does not exist" "${SMR[@]}" exec "$PFX-none" true

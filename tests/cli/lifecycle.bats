@@ -95,8 +95,8 @@ teardown() {
 	[[ "$output" == *"container \`c1\` already exists"* ]]
 }
 
-@test "unknown container: state, start, kill, delete, ps, exec, pause" {
-	for cmd in state start kill delete ps pause resume; do
+@test "unknown container: state, start, kill, delete, ps, exec, pause, events" {
+	for cmd in state start kill delete ps pause resume events; do
 		run "${SMR[@]}" $cmd nope
 		[ "$status" -eq 1 ]
 		[[ "$output" == *"container \`nope\` does not exist"* ]]

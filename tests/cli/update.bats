@@ -3,7 +3,8 @@
 # (read back from the cgroup files of whichever hierarchy, v1 or v2, holds the controller), the
 # pids and memory limits also reach the container's cgroup inside the guest (read back through
 # exec; the suite's container has none until the first update creates it), the --resources object
-# is parsed like config.json's linux.resources, and every error names the flag or the field. One VM boots (default shape: 256 MiB guest RAM, 1 vCPU), so the memory floor is
+# is parsed like config.json's linux.resources, and every error names the flag or the field.
+# `events` reads the same cgroup (its --stats figures, its stream, its errors). One VM boots (default shape: 256 MiB guest RAM, 1 vCPU), so the memory floor is
 # 256 MiB + the VMM's 16 MiB = 285212672 bytes. A second, small VM checks a 48.25 MiB limit end to
 # end (32 MiB guest; the container OOM-killed inside the guest).
 
@@ -348,6 +349,50 @@ fails_with() {
 	[ "$(guest_cg pids.max)" = 120 ]
 }
 
+@test "events --stats: one runc-shaped JSON object with the host cgroup's figures" {
+	run "${SMR[@]}" events --stats "$ID"
+	[ "$status" -eq 0 ] || { echo "$output"; false; }
+	[ "${#lines[@]}" -eq 1 ] || { echo "$output"; false; }
+	local limit pids
+	limit=$(cg memory memory.limit_in_bytes memory.max)
+	pids=$(cg pids pids.current)
+	python3 - "$output" "$ID" "$limit" "$pids" <<'PY'
+import json, sys
+e = json.loads(sys.argv[1])
+limit = sys.argv[3]
+assert e["type"] == "stats" and e["id"] == sys.argv[2], e
+d = e["data"]
+m = d["memory"]["usage"]
+# The VMM's cgroup holds the whole VM: guest RAM it touched and its own.
+assert m["usage"] > 1 << 20, m
+assert str(m["limit"]) == limit or (limit == "max" and m["limit"] == 2**64 - 1), (m, limit)
+assert d["cpu"]["usage"]["total"] > 0, d["cpu"]
+# vCPU, device and main threads; the figure moves, so only a sane range is checked.
+assert 1 <= d["pids"]["current"] <= int(sys.argv[4]) + 16, (d["pids"], sys.argv[4])
+assert isinstance(d["memory"]["raw"], dict) and d["memory"]["raw"], d["memory"]
+assert d["blkio"] == {} and d["network_interfaces"] is None, d
+PY
+}
+
+@test "events --interval streams stats lines until stopped; bad options name the argument" {
+	run timeout 3 "${SMR[@]}" events --interval 400ms "$ID"
+	[ "$status" -eq 124 ] || { echo "status $status: $output"; false; }
+	[ "${#lines[@]}" -ge 3 ] || { echo "$output"; false; }
+	for l in "${lines[@]}"; do
+		python3 -c 'import json,sys; e=json.loads(sys.argv[1]); assert e["type"]=="stats" and e["id"]==sys.argv[2], e' "$l" "$ID"
+	done
+	run "${SMR[@]}" events --interval 0 "$ID"
+	fails_with "--interval 0: the interval must be greater than 0"
+	run "${SMR[@]}" events --interval 5x "$ID"
+	fails_with "--interval: invalid duration \`5x\`"
+	run "${SMR[@]}" events --bogus "$ID"
+	fails_with "unknown option \`--bogus\`"
+	run "${SMR[@]}" events
+	fails_with "events needs exactly one container id"
+	run "${SMR[@]}" events --stats no-such-ctr
+	fails_with "container \`no-such-ctr\` does not exist"
+}
+
 # small_bundle DIR LIMIT: the suite's bundle with linux.resources.memory.limit = LIMIT.
 small_bundle() {
 	cp -a "$B" "$1"
@@ -404,9 +449,16 @@ PY
 	"${SMR[@]}" delete --force "$id"
 }
 
-@test "a stopped container is refused, as runc does" {
+@test "a stopped container is refused, as runc does; a running events stream ends with it" {
+	"${SMR[@]}" events --interval 1s "$ID" >"$D/events.out" 2>&1 &
+	local ev=$!
+	wait_for 60 test -s "$D/events.out"
 	"${SMR[@]}" kill "$ID" KILL
 	wait_for 180 status_is "$ID" stopped
 	run "${SMR[@]}" update --memory 1g "$ID"
 	fails_with "container \`$ID\` is not running (stopped)"
+	run "${SMR[@]}" events --stats "$ID"
+	fails_with "container \`$ID\` is not running (stopped)"
+	wait_for 30 eval "! kill -0 $ev 2>/dev/null"
+	wait "$ev" || { echo "events exited $?: $(cat "$D/events.out")"; false; }
 }

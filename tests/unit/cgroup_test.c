@@ -464,6 +464,7 @@ static void test_self_enter(void)
 	int src = sm_cgroup_stats(cg, &st, &e);
 	ok(src == 0 && st.pids == 2, "pids.current counts child and grandchild (%llu)",
 	   (unsigned long long)st.pids);
+	sm_cgroup_stats_clear(&st);
 	ok(sm_cgroup_destroy(cg, &e) == 0, "destroy with a process tree inside: %s", e.msg);
 	int status = 0;
 	ok(waitpid(child, &status, 0) == child && WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL,
@@ -582,6 +583,11 @@ static void test_lifecycle(void)
 	ok(src == 0 && st.has_pids && st.pids == 1 && st.has_memory && st.has_cpu,
 	   "stats: pids %llu, memory %llu bytes, cpu %llu ns", (unsigned long long)st.pids,
 	   (unsigned long long)st.memory_bytes, (unsigned long long)st.cpu_ns);
+	ok(st.mem.has && st.mem.limit > 0 && st.has_oom,
+	   "stats: memory limit %llu, OOM kill counter %llu (pids limit %llu, 0 = max)",
+	   (unsigned long long)st.mem.limit, (unsigned long long)st.oom_kills,
+	   (unsigned long long)st.pids_limit);
+	sm_cgroup_stats_clear(&st);
 
 	/* delete runs in another process: it reloads the description from state.json. */
 	cleanup_free char *desc = sm_cgroup_describe(cg);
