@@ -40,6 +40,8 @@
 #define SM_AGENT_FEATURE_PIDS_LIMIT (1u << 2) /* PIDS_LIMIT */
 #define SM_AGENT_FEATURE_UPDATE (1u << 3)     /* UPDATE (PIDS_LIMIT, MEMORY_LIMIT of a running container) */
 #define SM_AGENT_FEATURE_PROC_ATTRS (1u << 4) /* SCHED, IOPRIO, CPUS_*, TIME_OFFSET, CLONE_NEWTIME */
+/* The agent sends OOM (stream 0) when the container's guest cgroup counts an OOM kill (not a request). */
+#define SM_AGENT_FEATURE_OOM (1u << 5)
 
 /*
  * UPDATE: PIDS_LIMIT and MEMORY_LIMIT (u64 each, at least one, each at most once) are the new
@@ -88,6 +90,8 @@ enum sm_proto_tag {
 	SM_TAG_PROC = 16,      /* nested, repeated, PS_REPLY: one process, SM_TAG_PROC_* below (after the
 				  PID list, which older hosts read; a process may lack one when the reply
 				  would grow too large) */
+	SM_TAG_OOM_KILLS = 17, /* u64, OOM: oom_kill of the container's guest cgroup (memory.events), a
+				  running total: a host that missed one frame still counts right */
 
 	/* ---- the process: CREATE (its first process) and EXEC ---- */
 	SM_TAG_ARG = 32,	    /* str, repeated, required: argv in order; args[0] is looked up in PATH */
@@ -191,8 +195,8 @@ enum sm_proto_tag {
 	SM_TAG_PROC_VSZ_KB = 141,     /* u64: virtual memory size, KiB */
 	SM_TAG_PROC_RSS_KB = 142,     /* u64: resident set size, KiB */
 	SM_TAG_PROC_COMM = 143,	      /* str: the command name (at most 15 bytes) */
-	SM_TAG_PROC_ARG = 144,	      /* str, repeated: the command line (none for zombies and kernel threads),
-					 at most SM_PS_MAX_CMDLINE bytes in all */
+	SM_TAG_PROC_ARG = 144, /* str, repeated: the command line (none for zombies and kernel threads),
+				  at most SM_PS_MAX_CMDLINE bytes in all */
 
 	/* ---- SM_TAG_SCHED sub-fields (struct sched_attr of sched_setattr(2)) ---- */
 	SM_TAG_SCHED_POLICY = 160,   /* u32, required: SCHED_OTHER (0), FIFO, RR, BATCH, IDLE (5), DEADLINE */

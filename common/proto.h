@@ -38,6 +38,7 @@ enum sm_msg_type {
 	SM_MSG_CREDIT = 19,     /* both: the receiver consumed SM_TAG_CREDIT bytes of the stream's data */
 	SM_MSG_SET_TIME = 20,   /* host: set the guest's CLOCK_REALTIME (after a restore); OK or ERROR */
 	SM_MSG_UPDATE = 21,     /* host: new limits for the container's guest cgroup (`update`); OK or ERROR */
+	SM_MSG_OOM = 22,        /* guest: the container's guest cgroup OOM-killed; SM_TAG_OOM_KILLS (total) */
 	SM_MSG_TYPE_MAX
 };
 

@@ -77,7 +77,8 @@ struct sm_agent_client {
 	size_t in_len;
 	uint8_t *chunk;
 	bool hello_sent, hello_ok, ready, broken;
-	uint32_t features; /* SM_AGENT_FEATURE_* from the agent's HELLO */
+	uint32_t features;  /* SM_AGENT_FEATURE_* from the agent's HELLO */
+	uint64_t oom_kills; /* the largest OOM total the agent reported */
 	sm_error_t failure;
 	struct cstream *streams;
 	size_t n_streams; /* bounds what a guest can make the host track (EXIT of unknown ids) */
@@ -534,6 +535,15 @@ static int handle_frame(struct sm_agent_client *c, const struct sm_frame_hdr *h,
 		s->exited = true;
 		s->status = (int)v;
 		return 0;
+	case SM_MSG_OOM: {
+		struct sm_tlv_num f = {.tag = SM_TAG_OOM_KILLS, .size = 8};
+		if (sm_tlv_get_nums(p, h->len, &f, 1) < 0 || !f.seen)
+			return fail(c, EPROTO, "guest agent: ", "OOM without a count");
+		/* A running total: a guest can only make it grow, never take back kills reported. */
+		if (f.value > c->oom_kills)
+			c->oom_kills = f.value;
+		return 0;
+	}
 	case SM_MSG_PS_REPLY:
 		if (s != NULL && s->reply == REPLY_PENDING)
 			on_ps(s, p, h->len);
@@ -867,10 +877,11 @@ static int check_exec_attrs(const struct sm_agent_client *c, const struct sm_buf
 		return 0;
 	for (size_t i = 0; i < SM_ARRAY_SIZE(tags); i++) {
 		if (sm_tlv_find(payload->data, payload->len, tags[i], &v, &vlen) > 0)
-			return sm_error_set(err, EOPNOTSUPP,
-					    "the container's guest agent is too old to apply process.scheduler, "
-					    "ioPriority or execCPUAffinity (its VM comes from an older "
-					    "sm-runtime's template or checkpoint)");
+			return sm_error_set(
+			    err, EOPNOTSUPP,
+			    "the container's guest agent is too old to apply process.scheduler, "
+			    "ioPriority or execCPUAffinity (its VM comes from an older "
+			    "sm-runtime's template or checkpoint)");
 	}
 	return 0;
 }
@@ -983,6 +994,11 @@ int sm_agent_update_encode(struct sm_buf *b, const struct sm_guest_limits *l, sm
 bool sm_agent_client_has_feature(const struct sm_agent_client *c, uint32_t feature)
 {
 	return c->ready && (c->features & feature) == feature;
+}
+
+uint64_t sm_agent_client_oom_kills(const struct sm_agent_client *c)
+{
+	return c->oom_kills;
 }
 
 int sm_agent_client_update(struct sm_agent_client *c, const struct sm_guest_limits *l, int timeout_ms,

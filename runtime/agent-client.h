@@ -155,6 +155,12 @@ int sm_agent_update_encode(struct sm_buf *b, const struct sm_guest_limits *l, sm
 bool sm_agent_client_has_feature(const struct sm_agent_client *c, uint32_t feature);
 
 /*
+ * OOM kills in the container's guest cgroup that the agent reported (SM_MSG_OOM, a running total
+ * kept as its maximum): read as frames arrive, so as current as the last pump of the connection.
+ */
+uint64_t sm_agent_client_oom_kills(const struct sm_agent_client *c);
+
+/*
  * Change the limits of the container's guest cgroup (UPDATE on stream 0; the agent creates the
  * cgroup when CREATE made none) and wait for the OK. Fails with err->code EOPNOTSUPP, sending
  * nothing, when the agent did not announce SM_AGENT_FEATURE_UPDATE (an older agent would drop the

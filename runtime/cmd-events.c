@@ -2,7 +2,8 @@
 /*
  * sm-runtime events [--stats] [--interval D] ID: runc's event stream for a container, from the
  * host cgroup that holds its microVM: a "stats" object every interval (5 s by default) and an
- * "oom" object when that cgroup OOM-kills, one JSON object per line, until the container stops.
+ * "oom" object for each OOM kill, of the VMM by the host cgroup or of a container process by its
+ * guest cgroup (the agent reports those), one JSON object per line, until the container stops.
  * --stats prints one "stats" object and exits.
  */
 #include <getopt.h>
@@ -50,20 +51,27 @@ static int print_stats(const char *id, struct sm_cgroup *cg, sm_error_t *err)
 	return 0;
 }
 
-/* One "oom" line per OOM kill the cgroup counted since *seen. */
-static void print_ooms(const char *id, struct sm_cgroup *cg, uint64_t *seen)
+static void print_oom(const char *id, uint64_t n)
+{
+	for (uint64_t i = 0; i < n; i++) {
+		cleanup_free char *json = sm_events_oom_json(id);
+		if (json != NULL)
+			printf("%s\n", json);
+	}
+	if (n > 0)
+		fflush(stdout);
+}
+
+/* The host cgroup's OOM kill count (the VMM killed), or 0 when the cgroup has none to read. */
+static uint64_t host_ooms(struct sm_cgroup *cg)
 {
 	struct sm_cgroup_stats st;
+	uint64_t n;
 
-	if (sm_cgroup_stats(cg, &st, NULL) == 0 && st.has_oom) {
-		for (; *seen < st.oom_kills; (*seen)++) {
-			cleanup_free char *json = sm_events_oom_json(id);
-			if (json != NULL)
-				printf("%s\n", json);
-		}
-		fflush(stdout);
-	}
+	(void)sm_cgroup_stats(cg, &st, NULL);
+	n = st.has_oom ? st.oom_kills : 0;
 	sm_cgroup_stats_clear(&st);
+	return n;
 }
 
 static void sleep_ns(int64_t ns)
@@ -74,26 +82,33 @@ static void sleep_ns(int64_t ns)
 		nanosleep(&ts, NULL);
 }
 
+/*
+ * One "oom" line per kill counted after the stream began: by the host cgroup (the VMM itself)
+ * or by the container's guest cgroup (a process inside the VM, reported by the agent).
+ */
 static int stream(struct sm_container *c, struct sm_cgroup *cg, int64_t interval, sm_error_t *err)
 {
-	struct sm_cgroup_stats st;
-	uint64_t seen, next = sm_now_ns();
+	uint64_t host_seen = host_ooms(cg), next = sm_now_ns();
+	int64_t guest_seen = -1, guest;
 	enum sm_oci_status status;
-	bool has_oom;
 	int r;
 
-	/* Kills before the stream began are not events. */
-	(void)sm_cgroup_stats(cg, &st, NULL);
-	has_oom = st.has_oom;
-	seen = st.oom_kills;
-	sm_cgroup_stats_clear(&st);
 	for (;;) {
-		if ((r = sm_container_status(c, &status, NULL, err)) < 0)
+		if ((r = sm_container_status_oom(c, &status, NULL, &guest, err)) < 0)
 			return r;
 		if (status == SM_OCI_STATUS_STOPPED)
 			return 0;
-		if (has_oom)
-			print_ooms(c->id, cg, &seen);
+		if (guest >= 0) {
+			if (guest_seen >= 0 && guest > guest_seen)
+				print_oom(c->id, (uint64_t)(guest - guest_seen));
+			if (guest > guest_seen)
+				guest_seen = guest;
+		}
+		uint64_t host = host_ooms(cg);
+		if (host > host_seen) {
+			print_oom(c->id, host - host_seen);
+			host_seen = host;
+		}
 		uint64_t now = sm_now_ns();
 		if (now >= next) {
 			if ((r = print_stats(c->id, cg, err)) < 0)
@@ -144,13 +159,7 @@ int cmd_events(int argc, char **argv, const struct sm_global_opts *g, sm_error_t
 	if (optind != argc - 1)
 		return sm_error_set(err, 0, "events needs exactly one container id");
 	/* Without the lock, as `state`: the stream may run for the container's whole life. */
-	if ((r = sm_container_peek(root, argv[optind], &c, err)) < 0)
-		goto out;
-	if (!c.has_state) {
-		r = sm_error_set(err, 0, "container `%s` does not exist", argv[optind]);
-		goto out;
-	}
-	if ((r = sm_container_status(&c, &status, NULL, err)) < 0)
+	if ((r = sm_container_peek_status(root, argv[optind], &c, &status, err)) < 0)
 		goto out;
 	if (status == SM_OCI_STATUS_STOPPED) {
 		r = sm_error_set(err, 0, "container `%s` is not running (stopped)", c.id);

@@ -33,13 +33,7 @@ int cmd_state(int argc, char **argv, const struct sm_global_opts *g, sm_error_t 
 	 * and `state` must answer "creating" meanwhile. state.json is replaced atomically, and the
 	 * status comes from the monitor, which answers any number of clients.
 	 */
-	if ((r = sm_container_peek(root, argv[optind], &c, err)) < 0)
-		goto out;
-	if (!c.has_state) {
-		r = sm_error_set(err, 0, "container `%s` does not exist", argv[optind]);
-		goto out;
-	}
-	if ((r = sm_container_status(&c, &status, NULL, err)) < 0)
+	if ((r = sm_container_peek_status(root, argv[optind], &c, &status, err)) < 0)
 		goto out;
 	c.st.status = status;
 	if (status == SM_OCI_STATUS_STOPPED)

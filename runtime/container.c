@@ -121,6 +121,18 @@ int sm_container_peek(const char *root, const char *id, struct sm_container *c, 
 	return open_existing(root, id, c, false, err);
 }
 
+int sm_container_peek_status(const char *root, const char *id, struct sm_container *c,
+			     enum sm_oci_status *status, sm_error_t *err)
+{
+	int r = sm_container_peek(root, id, c, err);
+
+	if (r < 0)
+		return r;
+	if (!c->has_state)
+		return sm_error_set(err, 0, "container `%s` does not exist", id);
+	return sm_container_status(c, status, NULL, err);
+}
+
 int sm_container_connect(const struct sm_container *c, sm_error_t *err)
 {
 	cleanup_free char *sock = sm_container_path(c, SM_CONTAINER_MONITOR_SOCK);
@@ -196,14 +208,23 @@ static int read_exit_file(struct sm_container *c)
 
 int sm_container_status(struct sm_container *c, enum sm_oci_status *status, int *exit_status, sm_error_t *err)
 {
+	return sm_container_status_oom(c, status, exit_status, NULL, err);
+}
+
+int sm_container_status_oom(struct sm_container *c, enum sm_oci_status *status, int *exit_status,
+			    int64_t *guest_oom, sm_error_t *err)
+{
 	cleanup_free char *sock = NULL;
 	cleanup_close int fd = -1;
 	struct sm_mon_msg m;
+	uint64_t v64;
 	uint32_t v;
 	int alive;
 
 	if (exit_status != NULL)
 		*exit_status = -1;
+	if (guest_oom != NULL)
+		*guest_oom = -1;
 	if (!c->has_state) {
 		*status = SM_OCI_STATUS_STOPPED;
 		return 0;
@@ -235,6 +256,8 @@ int sm_container_status(struct sm_container *c, enum sm_oci_status *status, int 
 		*status = (enum sm_oci_status)v;
 	if (exit_status != NULL && sm_mon_get_u32(&m, SM_MON_TAG_EXIT_STATUS, &v) > 0)
 		*exit_status = (int)v;
+	if (guest_oom != NULL && sm_mon_get_u64(&m, SM_MON_TAG_GUEST_OOM, &v64) > 0 && v64 <= INT64_MAX)
+		*guest_oom = (int64_t)v64;
 	sm_mon_msg_clear(&m);
 	return 0;
 }

@@ -9,6 +9,7 @@
  * long root or id never overflows sun_path.
  */
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "common/error.h"
 #include "oci/state.h"
@@ -64,6 +65,14 @@ int sm_container_open_status(const char *root_opt, const char *id, struct sm_con
  */
 int sm_container_peek(const char *root, const char *id, struct sm_container *c, sm_error_t *err);
 
+/*
+ * sm_container_peek(), "container `id` does not exist" when there is no state.json, then
+ * sm_container_status(): the start of the commands that read a container without locking it
+ * (`state`, `events`). Close c with sm_container_close() also after a failure.
+ */
+int sm_container_peek_status(const char *root, const char *id, struct sm_container *c,
+			     enum sm_oci_status *status, sm_error_t *err);
+
 /* Connect to the container's monitor; returns the fd. */
 int sm_container_connect(const struct sm_container *c, sm_error_t *err);
 
@@ -86,5 +95,13 @@ char *sm_container_path(const struct sm_container *c, const char *name);
  */
 int sm_container_status(struct sm_container *c, enum sm_oci_status *status, int *exit_status,
 			sm_error_t *err);
+
+/*
+ * sm_container_status(), and in *guest_oom (when not NULL) the OOM kills the container's guest
+ * cgroup has counted, as the monitor heard them from the agent; -1 when unknown (the container
+ * is not running, or its agent does not report them).
+ */
+int sm_container_status_oom(struct sm_container *c, enum sm_oci_status *status, int *exit_status,
+			    int64_t *guest_oom, sm_error_t *err);
 
 #endif

@@ -83,6 +83,8 @@ enum sm_mon_tag {
 	SM_MON_TAG_PIDS_LIMIT = 16,    /* UPDATE: u64 */
 	SM_MON_TAG_MEMORY_LIMIT = 17,  /* UPDATE: u64 */
 	SM_MON_TAG_DEFERRED = 18,      /* OK of UPDATE: u32 1 = applied at resume */
+	SM_MON_TAG_GUEST_OOM = 19,     /* STATUS_REPLY: u64 OOM kills in the guest cgroup (agents with
+					  SM_AGENT_FEATURE_OOM only) */
 };
 
 /* A received message; payload is malloc'd, fds are owned by the receiver (-1 when absent). */

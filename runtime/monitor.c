@@ -422,6 +422,8 @@ static void do_status(struct sm_mon *m, int fd)
 	sm_tlv_put_u32(&b, SM_MON_TAG_PID, m->guest_pid);
 	if (m->status == SM_OCI_STATUS_STOPPED)
 		sm_tlv_put_u32(&b, SM_MON_TAG_EXIT_STATUS, (uint32_t)m->exit_status);
+	if (m->agent != NULL && sm_agent_client_has_feature(m->agent, SM_AGENT_FEATURE_OOM))
+		sm_tlv_put_u64(&b, SM_MON_TAG_GUEST_OOM, sm_agent_client_oom_kills(m->agent));
 	(void)sm_mon_send(fd, SM_MON_STATUS_REPLY, 0, &b, NULL, 0, NULL);
 	sm_buf_free(&b);
 }

@@ -18,6 +18,8 @@
 #define SM_AGENT_OUT_HIGH (1u << 20)
 /* Read at most this much process output per read() (one STDOUT/STDERR frame). */
 #define SM_AGENT_READ_CHUNK (64u * 1024)
+/* The container's guest cgroup: this directory under the agent's cgroup2 mount (staging/cgroup). */
+#define SM_AGENT_CGROUP_LEAF "container"
 
 enum agent_proc_state {
 	PROC_SETUP,   /* forked; its setup result has not arrived on sync_fd yet */
@@ -62,6 +64,8 @@ struct sm_agent {
 	uint32_t namespaces;
 	int ns_fds[SM_AGENT_NS_COUNT];
 	int root_fd, pidns_fd;
+	int oom_fd;	   /* inotify on the guest cgroup's memory.events (oom.c); -1 until armed */
+	uint64_t oom_sent; /* the oom_kill count last sent to the host */
 
 	/* The current connection. */
 	int conn;
@@ -112,6 +116,18 @@ void agent_procs_reset_flow(struct sm_agent *a);
 void agent_kill_all(struct sm_agent *a);
 /* Free the table (the processes must be gone or given up). */
 void agent_procs_free(struct sm_agent *a);
+/*
+ * OOM events (oom.c): agent_oom_watch() arms (or re-arms) the watch on the container's guest
+ * cgroup once it exists (after CREATE, after UPDATE); agent_oom_check() runs when the watch fires
+ * and sends OOM with the new oom_kill total when it grew. Both never fail (diagnostics go to the
+ * log). sm_agent_oom_kills_parse() takes oom_kill from memory.events text (0 without it). Pure.
+ */
+void agent_oom_watch(struct sm_agent *a);
+void agent_oom_check(struct sm_agent *a);
+/* Send the total so far again (a new connection: a restored VM's host starts from 0). */
+void agent_oom_send(struct sm_agent *a);
+uint64_t sm_agent_oom_kills_parse(const char *events);
+
 /* SEED: credit the bytes to the guest's RNG. */
 void agent_seed(struct sm_agent *a, const uint8_t *data, size_t len);
 

@@ -115,7 +115,7 @@ static void send_hello(struct sm_agent *a)
 	sm_tlv_put_str(&a->out, SM_TAG_AGENT, AGENT_NAME);
 	sm_tlv_put_u32(&a->out, SM_TAG_FEATURES,
 		       SM_AGENT_FEATURE_SET_TIME | SM_AGENT_FEATURE_USERNS | SM_AGENT_FEATURE_PIDS_LIMIT |
-			   SM_AGENT_FEATURE_UPDATE | SM_AGENT_FEATURE_PROC_ATTRS);
+			   SM_AGENT_FEATURE_UPDATE | SM_AGENT_FEATURE_PROC_ATTRS | SM_AGENT_FEATURE_OOM);
 	sm_frame_end(&a->out, off);
 }
 
@@ -142,6 +142,7 @@ static void handle_hello(struct sm_agent *a, const uint8_t *payload, size_t len)
 	}
 	a->hello_done = true;
 	agent_send_data(a, SM_MSG_READY, 0, NULL, 0);
+	agent_oom_send(a); /* a new host (after a restore) starts from the kills so far */
 }
 
 static void handle_shutdown(struct sm_agent *a, uint32_t stream)
@@ -262,7 +263,7 @@ static void conn_flush_wait(struct sm_agent *a)
 	}
 }
 
-enum poll_kind { K_CONN, K_SIG, K_SYNC, K_IN, K_OUT, K_LISTEN };
+enum poll_kind { K_CONN, K_SIG, K_SYNC, K_IN, K_OUT, K_LISTEN, K_OOM };
 
 struct poll_ref {
 	enum poll_kind kind;
@@ -270,8 +271,8 @@ struct poll_ref {
 };
 
 struct poll_set {
-	struct pollfd fds[3 + 4 * SM_AGENT_MAX_PROCS];
-	struct poll_ref refs[3 + 4 * SM_AGENT_MAX_PROCS];
+	struct pollfd fds[4 + 4 * SM_AGENT_MAX_PROCS];
+	struct poll_ref refs[4 + 4 * SM_AGENT_MAX_PROCS];
 	nfds_t n;
 };
 
@@ -300,6 +301,7 @@ static void build_poll_set(struct sm_agent *a, struct poll_set *ps, int listen_f
 		poll_add(ps, a->conn, conn_ev ? conn_ev : POLLIN, K_CONN, NULL);
 	}
 	poll_add(ps, listen_fd, POLLIN, K_LISTEN, NULL);
+	poll_add(ps, a->oom_fd, POLLIN, K_OOM, NULL);
 	for (struct agent_proc *p = a->procs; p != NULL; p = p->next) {
 		if (p->state == PROC_SETUP)
 			poll_add(ps, p->sync_fd, POLLIN, K_SYNC, p);
@@ -340,6 +342,9 @@ static void dispatch(struct sm_agent *a, const struct pollfd *pfd, const struct 
 	case K_OUT:
 		if (p->out_fd == pfd->fd || p->err_fd == pfd->fd)
 			agent_proc_read_output(a, p, pfd->fd);
+		break;
+	case K_OOM:
+		agent_oom_check(a);
 		break;
 	case K_LISTEN:
 		break;
@@ -432,7 +437,7 @@ int sm_agent_new(const struct sm_agent_opts *opts, struct sm_agent **out, sm_err
 
 	if (a == NULL)
 		return sm_error_set(err, ENOMEM, "agent");
-	a->conn = a->root_fd = a->pidns_fd = a->own_pidns = a->sigfd = -1;
+	a->conn = a->root_fd = a->pidns_fd = a->own_pidns = a->sigfd = a->oom_fd = -1;
 	for (int i = 0; i < SM_AGENT_NS_COUNT; i++)
 		a->ns_fds[i] = -1;
 	a->log_fd = opts ? opts->log_fd : -1;
@@ -481,6 +486,8 @@ void sm_agent_free(struct sm_agent *a)
 		close(a->sigfd);
 	if (a->own_pidns >= 0)
 		close(a->own_pidns);
+	if (a->oom_fd >= 0)
+		close(a->oom_fd);
 	if (a->conn >= 0)
 		close(a->conn);
 	sm_buf_free(&a->out);

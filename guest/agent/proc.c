@@ -285,6 +285,7 @@ static void setup_succeeded(struct sm_agent *a, struct agent_proc *p, int master
 		a->init_pid = p->pid;
 		p->state = PROC_CREATED;
 		agent_send_ok(a, p->stream, (uint32_t)p->pid);
+		agent_oom_watch(a); /* the child made the guest cgroup, if the config limits anything */
 		return;
 	}
 	p->state = PROC_RUNNING;
@@ -625,6 +626,7 @@ void agent_update(struct sm_agent *a, uint32_t stream, const uint8_t *payload, s
 	agent_log(a, "guest cgroup %s: pids %llu, memory %llu (0: unchanged)",
 		  created ? "created" : "updated", (unsigned long long)l.pids, (unsigned long long)l.memory);
 	agent_send_ok(a, stream, 0);
+	agent_oom_watch(a); /* the cgroup or its memory controller may be new */
 }
 
 void agent_signal(struct sm_agent *a, uint32_t stream, const uint8_t *payload, size_t len)

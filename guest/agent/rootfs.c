@@ -29,7 +29,7 @@
 
 #define FD_PATH_MAX 40
 #define CGROUP2_MAGIC 0x63677270
-#define CGROUP_LEAF "container"
+#define CGROUP_LEAF SM_AGENT_CGROUP_LEAF
 
 /* How the mounts are made: in the CREATE child's own user namespace, shares mounted before it. */
 struct setup_mode {

@@ -411,7 +411,7 @@ PY
 	[ ! -e "$ROOT/$ID-tiny" ]
 }
 
-@test "a 48.25 MiB limit: 32 MiB guest, exact host limit, the container is OOM-killed in the guest, the VM lives" {
+@test "a 48.25 MiB limit: 32 MiB guest, exact host limit, the container is OOM-killed in the guest (events: oom), the VM lives" {
 	local id=$ID-small
 	small_bundle "$D/small" $SMALL
 	# Not under `run`: the container's stdio is create's, so a pipe would stay open (as with runc).
@@ -423,6 +423,10 @@ PY
 	python3 -c 'import json,sys; d=json.load(open(sys.argv[1]))["smRuntime"]["cgroup"]; assert "\nvm 33554432 " in d, d' \
 		"$ROOT/$id/state.json"
 	[ "$(ID=$id cg memory memory.limit_in_bytes memory.max)" = $SMALL ]
+	# The kill below happens inside the guest: the agent reports it, `events` prints runc's "oom".
+	"${SMR[@]}" events --interval 1h "$id" >"$D/small-events.out" 2>&1 &
+	local ev=$!
+	wait_for 60 test -s "$D/small-events.out"
 	# One exec (each costs seconds of emulated guest kernel): the container's guest cgroup has
 	# memory.max within the limit and within what the guest has; then 16 MiB at once, past it and
 	# within guest RAM (so malloc itself succeeds), is OOM-killed.
@@ -434,6 +438,8 @@ PY
 	[ "$status" -eq 0 ] || { echo "status $status: $output"; false; }
 	[[ "$output" =~ oom_kill\ [1-9] ]] || { echo "$output"; false; }
 	[ "$(state_field "$id" status)" = running ]
+	wait_for 30 grep -q '"type":"oom"' "$D/small-events.out" || { cat "$D/small-events.out"; false; }
+	grep -q "^{\"type\":\"oom\",\"id\":\"$id\"}\$" "$D/small-events.out" || { cat "$D/small-events.out"; false; }
 	# update keeps create's floor for this VM: 32 MiB guest + 16 MiB.
 	run "${SMR[@]}" update --memory $((48 * MIB - 1)) "$id"
 	fails_with "minimum of $((48 * MIB)) bytes"
@@ -447,6 +453,10 @@ PY
 	[ "$status" -eq 0 ] || { echo "$output"; false; }
 	[ "$(guest_cg memory.max "$id")" = max ]
 	"${SMR[@]}" delete --force "$id"
+	# The stream ends with its container.
+	wait_for 30 eval "! kill -0 $ev 2>/dev/null"
+	wait "$ev"
+	[ "$(grep -c '"type":"oom"' "$D/small-events.out")" -ge 1 ]
 }
 
 @test "a stopped container is refused, as runc does; a running events stream ends with it" {

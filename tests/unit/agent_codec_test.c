@@ -124,7 +124,8 @@ static void check_container(const struct sm_agent_container *c)
 	   "linux.devices entry");
 	d = find_device(c, "/dev/null");
 	ok(d != NULL && d->major == 1 && d->minor == 3, "default device /dev/null added");
-	ok(c->sysctls.n == 1 && strcmp(c->sysctls.v[0], "kernel.msgmax=8192") == 0, "sysctl sent; net.ipv4 (no IP stack in the guest) skipped");
+	ok(c->sysctls.n == 1 && strcmp(c->sysctls.v[0], "kernel.msgmax=8192") == 0,
+	   "sysctl sent; net.ipv4 (no IP stack in the guest) skipped");
 	ok(c->masked_paths.n == 1 && c->readonly_paths.n == 1, "masked and readonly paths");
 }
 
@@ -531,6 +532,57 @@ static void test_update_old_agent(void)
 	close(sv[1]);
 }
 
+/*
+ * OOM: the agent takes oom_kill from memory.events; the host keeps the largest total a fake agent
+ * sends (a smaller one takes nothing back) and drops the connection on an OOM without a count.
+ */
+static void test_oom_events(void)
+{
+	sm_error_t err = SM_ERROR_INIT;
+	struct sm_agent_client *c = NULL;
+	struct sm_buf b = {0};
+	static const uint64_t totals[] = {2, 1, 5};
+	int sv[2];
+	size_t off;
+
+	ok(sm_agent_oom_kills_parse("low 0\nhigh 3\nmax 7\noom 2\noom_kill 4\noom_group_kill 0\n") == 4 &&
+	       sm_agent_oom_kills_parse("low 0\nmax 1\n") == 0 && sm_agent_oom_kills_parse("") == 0,
+	   "memory.events: oom_kill 4, and 0 without the line");
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
+		ok(0, "oom: socketpair: %s", strerror(errno));
+		return;
+	}
+	off = sm_frame_begin(&b, SM_MSG_HELLO, 0);
+	sm_tlv_put_u32(&b, SM_TAG_VERSION, SM_PROTO_VERSION);
+	sm_tlv_put_u32(&b, SM_TAG_FEATURES, SM_AGENT_FEATURE_OOM);
+	sm_frame_end(&b, off);
+	sm_frame_end(&b, sm_frame_begin(&b, SM_MSG_READY, 0));
+	ok(sm_write_all(sv[1], b.data, b.len) == 0, "oom: HELLO with the OOM feature and READY written");
+	sm_buf_free(&b);
+	if (sm_agent_client_new(sv[0], &c, &err) < 0 || sm_agent_client_handshake(c, 10000, &err) < 0) {
+		ok(0, "oom: handshake: %s", err.msg);
+		sm_agent_client_free(c);
+		close(sv[1]);
+		return;
+	}
+	for (size_t i = 0; i < SM_ARRAY_SIZE(totals); i++) {
+		off = sm_frame_begin(&b, SM_MSG_OOM, 0);
+		sm_tlv_put_u64(&b, SM_TAG_OOM_KILLS, totals[i]);
+		sm_frame_end(&b, off);
+	}
+	sm_frame_end(&b, sm_frame_begin(&b, SM_MSG_OOM, 0)); /* no count */
+	ok(sm_write_all(sv[1], b.data, b.len) == 0, "oom: OOM 2, 1, 5 and an empty OOM written");
+	sm_buf_free(&b);
+	ok(sm_agent_client_has_feature(c, SM_AGENT_FEATURE_OOM), "oom: the feature is announced");
+	int r = 0;
+	for (int i = 0; i < 20 && r >= 0; i++)
+		r = sm_agent_client_step(c, 100, &err);
+	ok(r < 0 && strstr(err.msg, "OOM without a count") != NULL && sm_agent_client_oom_kills(c) == 5,
+	   "oom: total 5 kept (2, then 1 ignored, then 5); the empty OOM broke the connection: %s", err.msg);
+	sm_agent_client_free(c);
+	close(sv[1]);
+}
+
 int main(void)
 {
 	test_roundtrip();
@@ -542,5 +594,6 @@ int main(void)
 	test_update_codec();
 	test_update_agent();
 	test_update_old_agent();
+	test_oom_events();
 	return tap_done();
 }
