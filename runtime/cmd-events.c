@@ -161,18 +161,7 @@ int cmd_events(int argc, char **argv, const struct sm_global_opts *g, sm_error_t
 	/* Without the lock, as `state`: the stream may run for the container's whole life. */
 	if ((r = sm_container_peek_status(root, argv[optind], &c, &status, err)) < 0)
 		goto out;
-	if (status == SM_OCI_STATUS_STOPPED) {
-		r = sm_error_set(err, 0, "container `%s` is not running (stopped)", c.id);
-		goto out;
-	}
-	if (c.st.cgroup == NULL) {
-		r = sm_error_set(err, 0,
-				 "container `%s` has no host cgroup (created without privileges and without "
-				 "linux.resources): no statistics",
-				 c.id);
-		goto out;
-	}
-	if ((r = sm_cgroup_load(c.st.cgroup, &cg, err)) < 0)
+	if ((r = sm_container_live_cgroup(&c, status, "no statistics", &cg, err)) < 0)
 		goto out;
 	r = once ? print_stats(c.id, cg, err) : stream(&c, cg, interval, err);
 out:

@@ -339,21 +339,7 @@ static int update_container(const struct sm_global_opts *g, const char *id,
 	if ((r = sm_container_open(root, id, &c, err)) < 0 ||
 	    (r = sm_container_status(&c, &status, NULL, err)) < 0)
 		goto out;
-	/* runc refuses a stopped container ("container not running"); created and paused are fine. */
-	if (status != SM_OCI_STATUS_CREATED && status != SM_OCI_STATUS_RUNNING &&
-	    status != SM_OCI_STATUS_PAUSED) {
-		r = sm_error_set(err, 0, "container `%s` is not running (%s)", c.id,
-				 sm_oci_status_name(status));
-		goto out;
-	}
-	if (c.st.cgroup == NULL) {
-		r = sm_error_set(err, 0,
-				 "container `%s` has no host cgroup (created without privileges and without "
-				 "linux.resources): nothing to update",
-				 c.id);
-		goto out;
-	}
-	if ((r = sm_cgroup_load(c.st.cgroup, &cg, err)) < 0)
+	if ((r = sm_container_live_cgroup(&c, status, "nothing to update", &cg, err)) < 0)
 		goto out;
 	has_vm = sm_cgroup_get_vm(cg, &vm);
 	if (!has_vm && res->memory != NULL && res->memory->limit.set && res->memory->limit.val > 0) {

@@ -11,6 +11,7 @@
 #include "common/cleanup.h"
 #include "common/util.h"
 #include "oci/id.h"
+#include "runtime/cgroup.h"
 #include "runtime/container.h"
 #include "runtime/monitor-proto.h"
 
@@ -131,6 +132,23 @@ int sm_container_peek_status(const char *root, const char *id, struct sm_contain
 	if (!c->has_state)
 		return sm_error_set(err, 0, "container `%s` does not exist", id);
 	return sm_container_status(c, status, NULL, err);
+}
+
+int sm_container_live_cgroup(const struct sm_container *c, enum sm_oci_status status, const char *what,
+			     struct sm_cgroup **out, sm_error_t *err)
+{
+	/* runc refuses a stopped container ("container not running"); created and paused are fine. */
+	if (status != SM_OCI_STATUS_CREATED && status != SM_OCI_STATUS_RUNNING &&
+	    status != SM_OCI_STATUS_PAUSED)
+		return sm_error_set(err, 0, "container `%s` is not running (%s)", c->id,
+				    sm_oci_status_name(status));
+	if (c->st.cgroup == NULL)
+		return sm_error_set(
+		    err, 0,
+		    "container `%s` has no host cgroup (created without privileges and without "
+		    "linux.resources): %s",
+		    c->id, what);
+	return sm_cgroup_load(c->st.cgroup, out, err);
 }
 
 int sm_container_connect(const struct sm_container *c, sm_error_t *err)

@@ -14,6 +14,8 @@
 #include "common/error.h"
 #include "oci/state.h"
 
+struct sm_cgroup;
+
 #define SM_CONTAINER_STATE "state.json"
 #define SM_CONTAINER_LOCK "lock"
 #define SM_CONTAINER_MONITOR_SOCK "monitor.sock"
@@ -64,6 +66,15 @@ int sm_container_open_status(const char *root_opt, const char *id, struct sm_con
  * in progress. The state may be one being replaced (it is written atomically, so never torn).
  */
 int sm_container_peek(const char *root, const char *id, struct sm_container *c, sm_error_t *err);
+
+/*
+ * The host cgroup of a container that is created, running or paused (status, as
+ * sm_container_status() found it), loaded from state.json into *out (sm_cgroup_free()). Fails
+ * with "container `ID` is not running (STATUS)" otherwise, and with "... has no host cgroup ...:
+ * <what>" for a container made without one (rootless, no linux.resources).
+ */
+int sm_container_live_cgroup(const struct sm_container *c, enum sm_oci_status status, const char *what,
+			     struct sm_cgroup **out, sm_error_t *err);
 
 /*
  * sm_container_peek(), "container `id` does not exist" when there is no state.json, then
