@@ -168,6 +168,14 @@ static void cpu_v2(const struct sm_cgroup_hier *h, struct sm_cgroup_stats *st)
 	}
 }
 
+bool sm_cgroup_oom_kills(const struct sm_cgroup *cg, uint64_t *out)
+{
+	const struct sm_cgroup_hier *h = sm_cgroup_find(cg, "memory");
+
+	*out = 0;
+	return h != NULL && read_kv(h->dir, h->v2 ? "memory.events" : "memory.oom_control", "oom_kill", out);
+}
+
 int sm_cgroup_stats(const struct sm_cgroup *cg, struct sm_cgroup_stats *st, sm_error_t *err)
 {
 	const struct sm_cgroup_hier *h;

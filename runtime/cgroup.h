@@ -145,6 +145,12 @@ int sm_cgroup_destroy(struct sm_cgroup *cg, sm_error_t *err);
  */
 int sm_cgroup_stats(const struct sm_cgroup *cg, struct sm_cgroup_stats *st, sm_error_t *err);
 
+/*
+ * Only the OOM kill counter of sm_cgroup_stats() (memory.events / memory.oom_control oom_kill),
+ * for a caller that watches it often. False, *out 0, when the cgroup has none to read.
+ */
+bool sm_cgroup_oom_kills(const struct sm_cgroup *cg, uint64_t *out);
+
 /* Free what sm_cgroup_stats() allocated (memory_stat); st may be reused. */
 void sm_cgroup_stats_clear(struct sm_cgroup_stats *st);
 

@@ -65,12 +65,9 @@ static void print_oom(const char *id, uint64_t n)
 /* The host cgroup's OOM kill count (the VMM killed), or 0 when the cgroup has none to read. */
 static uint64_t host_ooms(struct sm_cgroup *cg)
 {
-	struct sm_cgroup_stats st;
 	uint64_t n;
 
-	(void)sm_cgroup_stats(cg, &st, NULL);
-	n = st.has_oom ? st.oom_kills : 0;
-	sm_cgroup_stats_clear(&st);
+	(void)sm_cgroup_oom_kills(cg, &n);
 	return n;
 }
 

@@ -134,6 +134,9 @@ static void test_v2(const char *base)
 	ok(st.swap.has && st.swap.usage == 1048576 + 4096 && st.swap.limit == UINT64_MAX,
 	   "v2 swap: memory + swap, as v1's memsw (%llu)", (unsigned long long)st.swap.usage);
 	ok(st.has_oom && st.oom_kills == 2 && st.cache == 8192, "v2: oom_kill 2, cache from `file`");
+	uint64_t kills = 0;
+	bool got = sm_cgroup_oom_kills(&cg, &kills);
+	ok(got && kills == 2, "v2: the OOM counter alone: %llu", (unsigned long long)kills);
 	ok(st.has_pids && st.pids == 7 && st.pids_limit == 0, "v2 pids: current 7, limit max -> 0");
 	ok(st.has_cpu && st.cpu_ns == 1500000 && st.cpu_user_ns == 1000000 && st.cpu_kernel_ns == 500000 &&
 	       st.has_throttling && st.nr_periods == 10 && st.nr_throttled == 4 && st.throttled_ns == 250000,
@@ -208,6 +211,9 @@ static void test_v1(const char *base)
 	ok(!st.swap.has && st.kernel.has && st.kernel.usage == 544768, "v1: no memsw files, kmem read");
 	ok(st.has_oom && st.oom_kills == 1 && st.cache == 4096,
 	   "v1: oom_kill from memory.oom_control, cache");
+	uint64_t kills = 0;
+	bool got = sm_cgroup_oom_kills(&cg, &kills);
+	ok(got && kills == 1, "v1: the OOM counter alone: %llu", (unsigned long long)kills);
 	ok(st.has_cpu && st.cpu_ns == 9734673 && hz > 0 &&
 	       st.cpu_user_ns == 3ull * (1000000000ull / (uint64_t)hz) &&
 	       st.cpu_kernel_ns == 2ull * (1000000000ull / (uint64_t)hz) && st.has_throttling,
